@@ -1,0 +1,54 @@
+"""The ``ticketd`` command: parse arguments, run a subcommand, turn user errors into one line.
+
+Each subcommand lives in its own module exposing ``register(subparsers)``; the handler it sets as
+``func`` takes the parsed arguments and returns the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from maild import __version__
+from maild.errors import TicketdError
+
+COMMANDS = ("run", "inject", "tickets", "spool", "outbox", "rules", "imap")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ticketd", description="Email-first help-desk daemon.")
+    parser.add_argument("--version", action="version", version=f"ticketd {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"maild.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"maild.cli.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args) or 0)
+    except TicketdError as exc:
+        print(f"ticketd: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,326 @@
+"""Loading and validating config.yaml into typed, frozen settings.
+
+The schema is the dataclasses below: every key with its default. Unknown keys, wrong types and
+missing values are reported with the file, line and key path before anything starts. Relative paths
+resolve against the config file's folder. Secrets are never inline: only ``*_env`` (an environment
+variable's name) or ``*_file`` (a path) keys name them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from maild.errors import ConfigError
+
+PREFIX_RE = re.compile(r"^[A-Z][A-Z0-9]{0,15}$")
+ADDRESS_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$|^[^@\s<>]+@localhost$")
+
+
+@dataclasses.dataclass(frozen=True)
+class InstanceConfig:
+    name: str = "Support"
+    ticket_prefix: str = "ACME"
+    support_addresses: tuple[str, ...] = ()
+    data_dir: Path = Path("./var")
+    secret_env: str | None = None  # the signing secret from an environment variable ...
+    secret_file: Path | None = None  # ... or a file; else generated into data_dir on first start
+
+
+@dataclasses.dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = "sqlite:///var/ticketd.db"
+    busy_timeout_ms: int = 5000
+
+
+@dataclasses.dataclass(frozen=True)
+class SmtpInConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 2525
+    hostname: str = "localhost"  # the name in the greeting; never looked up per connection
+    max_message_bytes: int = 26214400
+    max_connections: int = 100
+    timeout_seconds: int = 300
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryConfig:
+    first_seconds: float = 15.0  # the first retry; it doubles after each failure ...
+    max_seconds: float = 3600.0  # ... up to this
+    max_attempts: int = 50  # then the row is marked failed
+
+
+@dataclasses.dataclass(frozen=True)
+class SmtpOutConfig:
+    transport: Literal["file", "smtp"] = "file"
+    directory: Path = Path("./var/sent")
+    host: str = "127.0.0.1"
+    port: int = 25
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+    timeout_seconds: float = 30.0
+    poll_seconds: float = 1.0
+    retry: RetryConfig = dataclasses.field(default_factory=RetryConfig)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImapConfig:
+    mailboxes: tuple[dict[str, Any], ...] = ()  # validated by maild.intake.imap
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerConfig:
+    max_attempts: int = 3  # a message that fails this often is quarantined
+    retry_seconds: float = 5.0  # wait before the next attempt (doubles each time)
+    lease_seconds: float = 300.0  # a claim older than this is taken as abandoned
+    poll_seconds: float = 0.5  # idle wait between spool scans when not woken
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+    auto_replies_per_hour: int = 10  # automatic mails to one address per hour
+    bounce_suppress_days: float = 30.0  # no automatic mail to an address that bounced
+    extra_robot_senders: tuple[str, ...] = ()  # regexes on the sender address
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentsConfig:
+    authserv_id: str | None = None  # the border MTA's Authentication-Results id to trust
+
+
+@dataclasses.dataclass(frozen=True)
+class AttachmentsConfig:
+    max_bytes: int = 26214400  # one attachment larger than this is not stored (recorded)
+    max_count: int = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    instance: InstanceConfig = dataclasses.field(default_factory=InstanceConfig)
+    database: DatabaseConfig = dataclasses.field(default_factory=DatabaseConfig)
+    smtp_in: SmtpInConfig = dataclasses.field(default_factory=SmtpInConfig)
+    smtp_out: SmtpOutConfig = dataclasses.field(default_factory=SmtpOutConfig)
+    imap: ImapConfig = dataclasses.field(default_factory=ImapConfig)
+    worker: WorkerConfig = dataclasses.field(default_factory=WorkerConfig)
+    loop: LoopConfig = dataclasses.field(default_factory=LoopConfig)
+    agents: AgentsConfig = dataclasses.field(default_factory=AgentsConfig)
+    attachments: AttachmentsConfig = dataclasses.field(default_factory=AttachmentsConfig)
+    rules_dir: Path = Path("./rules")
+    templates_dir: Path = Path("./templates")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Where the file was read from; relative paths above are already resolved against its folder.
+    source: Path = Path("config.yaml")
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent
+
+    @property
+    def support_addresses(self) -> tuple[str, ...]:
+        return self.instance.support_addresses
+
+    @property
+    def prefix(self) -> str:
+        return self.instance.ticket_prefix
+
+
+def default_config_path() -> Path:
+    """``$TICKETD_CONFIG``, else ./config.yaml."""
+    return Path(os.environ.get("TICKETD_CONFIG") or "config.yaml")
+
+
+def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read, validate and resolve a config file; ``overrides`` are merged over it (for tests)."""
+    path = Path(path) if path is not None else default_config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror or exc}") from exc
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        data = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc}") from exc
+    except YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if data is None:
+        data = {}
+    if overrides:
+        data = _merge(data, overrides)
+    config = _build(Config, data, path=path, keypath="", exclude={"source"})
+    config = dataclasses.replace(config, source=path.resolve())
+    config = _resolve_paths(config, path.resolve().parent)
+    _check(config)
+    return config
+
+
+def config_from_dict(data: dict[str, Any], *, base_dir: Path) -> Config:
+    """Build a Config from plain data as if read from ``base_dir/config.yaml`` (tests, tools)."""
+    path = base_dir / "config.yaml"
+    config = _build(Config, data, path=path, keypath="", exclude={"source"})
+    config = dataclasses.replace(config, source=path.resolve())
+    config = _resolve_paths(config, base_dir.resolve())
+    _check(config)
+    return config
+
+
+def _merge(base: Any, over: dict[str, Any]) -> Any:
+    if not isinstance(base, dict):
+        return over
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _where(data: Any, key: str, path: Path) -> str:
+    """``file:line`` for ``key`` inside the mapping ``data``, when ruamel kept the position."""
+    lc = getattr(data, "lc", None)
+    if lc is not None:
+        try:
+            line, _col = lc.key(key)
+            return f"{path}:{line + 1}"
+        except (KeyError, TypeError):
+            pass
+        if getattr(lc, "line", None) is not None:
+            return f"{path}:{lc.line + 1}"
+    return str(path)
+
+
+def _build(cls: type, data: Any, *, path: Path, keypath: str, exclude: set[str] = frozenset()):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: {keypath or 'the top level'}: expected a mapping of keys")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in exclude}
+    for key in data:
+        if key not in fields:
+            full = f"{keypath}.{key}" if keypath else str(key)
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"{_where(data, key, path)}: {full}: unknown key (known: {known})")
+    kwargs = {}
+    for name in fields:
+        if name not in data:
+            continue
+        full = f"{keypath}.{name}" if keypath else name
+        kwargs[name] = _convert(hints[name], data[name], where=_where(data, name, path),
+                                keypath=full, path=path)
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any, *, where: str, keypath: str, path: Path) -> Any:
+    origin = get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(args[0], value, where=where, keypath=keypath, path=path)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, path=path, keypath=keypath)
+    if origin is Literal:
+        choices = get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"{where}: {keypath}: must be one of {', '.join(choices)}, "
+                              f"not {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: {keypath}: expected a list")
+        (item,) = get_args(hint)[:1]
+        return tuple(_convert(item, v, where=where, keypath=f"{keypath}[{i}]", path=path)
+                     for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: {keypath}: expected a mapping")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: {keypath}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: {keypath}: expected a whole number, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: {keypath}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where}: {keypath}: expected a non-empty string, got {value!r}")
+        return str(value)
+    if hint is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where}: {keypath}: expected a path, got {value!r}")
+        return Path(value)
+    raise ConfigError(f"{where}: {keypath}: unsupported value {value!r}")  # pragma: no cover
+
+
+def _resolve_paths(config: Config, base: Path) -> Config:
+    def res(p: Path | None) -> Path | None:
+        if p is None:
+            return None
+        p = p.expanduser()
+        return p if p.is_absolute() else (base / p).resolve()
+
+    inst = dataclasses.replace(config.instance, data_dir=res(config.instance.data_dir),
+                               secret_file=res(config.instance.secret_file))
+    out = dataclasses.replace(config.smtp_out, directory=res(config.smtp_out.directory),
+                              password_file=res(config.smtp_out.password_file))
+    return dataclasses.replace(config, instance=inst, smtp_out=out,
+                               rules_dir=res(config.rules_dir),
+                               templates_dir=res(config.templates_dir))
+
+
+def _check(config: Config) -> None:
+    src = config.source
+    inst = config.instance
+    if not PREFIX_RE.match(inst.ticket_prefix):
+        raise ConfigError(f"{src}: instance.ticket_prefix: {inst.ticket_prefix!r} must be capital "
+                          "letters and digits, starting with a letter (e.g. ACME)")
+    if not inst.support_addresses:
+        raise ConfigError(f"{src}: instance.support_addresses: at least one address is required")
+    for i, addr in enumerate(inst.support_addresses):
+        if not ADDRESS_RE.match(addr) or "+" in addr.split("@")[0]:
+            raise ConfigError(f"{src}: instance.support_addresses[{i}]: {addr!r} is not a plain "
+                              "address (user@domain, without +tag)")
+    if config.smtp_in.max_message_bytes < 1024:
+        raise ConfigError(f"{src}: smtp_in.max_message_bytes: must be at least 1024")
+    if not 0 <= config.smtp_in.port <= 65535:
+        raise ConfigError(f"{src}: smtp_in.port: {config.smtp_in.port} is not a TCP port")
+    out = config.smtp_out
+    if out.password_env and out.password_file:
+        raise ConfigError(f"{src}: smtp_out: give password_env or password_file, not both")
+    if inst.secret_env and inst.secret_file:
+        raise ConfigError(f"{src}: instance: give secret_env or secret_file, not both")
+
+
+def read_secret(*, env: str | None, file: Path | None, what: str) -> str | None:
+    """A secret from an environment variable or a file (first line, stripped), or None."""
+    if env:
+        value = os.environ.get(env)
+        if not value:
+            raise ConfigError(f"{what}: environment variable {env} is not set")
+        return value
+    if file:
+        try:
+            return file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{what}: cannot read {file}: {exc.strerror or exc}") from exc
+    return None

@@ -1,0 +1,236 @@
+"""The peewee schema: tickets, messages, attachments, contacts, the audit trail, spool and outbox.
+
+All times are naive UTC datetimes; the CLI renders them as ISO 8601 with an offset. Models are bound
+to ``database_proxy``, which :func:`maild.store.db.open_database` initialises from ``database.url``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from peewee import (
+    SQL,
+    AutoField,
+    BlobField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+database_proxy = DatabaseProxy()
+
+
+def utcnow() -> dt.datetime:
+    """The current time as naive UTC, the form every column stores."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database_proxy
+        legacy_table_names = False
+
+
+class SchemaVersion(BaseModel):
+    """One row: the schema version the database has been upgraded to."""
+
+    version = IntegerField()
+
+
+class Contact(BaseModel):
+    """Anyone who wrote to us or whom we wrote to, keyed by lower-cased address."""
+
+    email = CharField(max_length=320, unique=True)
+    name = CharField(max_length=200, default="")
+    created_at = DateTimeField(default=utcnow)
+
+
+class SpoolEntry(BaseModel):
+    """A raw inbound message, durable before it is acknowledged, until the worker has stored it.
+
+    status: ``pending`` (waiting or being retried), ``done`` or ``quarantined``. A claim is a lease:
+    ``claimed_by``/``claimed_until``; an expired lease (a crashed worker) makes the row claimable again.
+    """
+
+    id = AutoField()
+    received_at = DateTimeField(default=utcnow, index=True)
+    source = CharField(max_length=20)  # smtp | imap | pipe
+    source_ref = CharField(max_length=500, null=True, index=True)  # e.g. imap mailbox/folder/uidv/uid
+    mail_from = CharField(max_length=320, default="")
+    rcpt_tos = TextField(default="[]")  # JSON list
+    raw = BlobField()
+    size = IntegerField()
+    sha256 = CharField(max_length=64)
+    status = CharField(max_length=12, default="pending", index=True)
+    attempts = IntegerField(default=0)
+    not_before = DateTimeField(null=True)
+    claimed_by = CharField(max_length=200, null=True)
+    claimed_until = DateTimeField(null=True)
+    last_error = TextField(null=True)
+    done_at = DateTimeField(null=True)
+    result = TextField(null=True)  # what the worker did, e.g. "new ACME-12"
+
+
+class Ticket(BaseModel):
+    """A support case. Its reference is ``PREFIX-<id>``."""
+
+    id = AutoField()
+    subject = TextField(default="")
+    status = CharField(max_length=12, default="new", index=True)
+    priority = CharField(max_length=10, default="normal")
+    team = CharField(max_length=100, null=True)
+    assignee = CharField(max_length=320, null=True)
+    requester = ForeignKeyField(Contact, backref="tickets")
+    support_address = CharField(max_length=320, default="")
+    parent = ForeignKeyField("self", null=True, backref="followups")
+    spam = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow, index=True)
+    updated_at = DateTimeField(default=utcnow)
+    first_response_at = DateTimeField(null=True)
+    resolved_at = DateTimeField(null=True)
+    closed_at = DateTimeField(null=True)
+    sla_policy = CharField(max_length=100, null=True)
+    first_response_due = DateTimeField(null=True)
+    resolution_due = DateTimeField(null=True)
+    satisfaction_rating = IntegerField(null=True)
+    satisfaction_comment = TextField(null=True)
+
+
+class TicketTag(BaseModel):
+    ticket = ForeignKeyField(Ticket, backref="tag_rows", on_delete="CASCADE")
+    tag = CharField(max_length=100)
+
+    class Meta:
+        indexes = ((("ticket", "tag"), True),)
+
+
+class Watcher(BaseModel):
+    """An address copied on public replies (the customer's CCs, or added by an agent)."""
+
+    ticket = ForeignKeyField(Ticket, backref="watchers", on_delete="CASCADE")
+    email = CharField(max_length=320)
+    name = CharField(max_length=200, default="")
+
+    class Meta:
+        indexes = ((("ticket", "email"), True),)
+
+
+class Message(BaseModel):
+    """One mail on a ticket, inbound or outbound. ``dedup_key`` makes a re-delivered message a no-op."""
+
+    id = AutoField()
+    ticket = ForeignKeyField(Ticket, backref="messages", on_delete="CASCADE")
+    direction = CharField(max_length=3)  # in | out
+    kind = CharField(max_length=10)  # customer | agent | note | auto | robot
+    message_id = CharField(max_length=500, index=True)
+    dedup_key = CharField(max_length=520, unique=True)
+    from_addr = CharField(max_length=320, default="")
+    from_name = CharField(max_length=200, default="")
+    to_addrs = TextField(default="[]")  # JSON list of addresses
+    cc_addrs = TextField(default="[]")
+    subject = TextField(default="")
+    body = TextField(default="")  # the visible text: quotes and signature removed
+    full_text = TextField(default="")  # the whole text body
+    html = TextField(null=True)
+    in_reply_to = TextField(default="")
+    references = TextField(default="")
+    classification = CharField(max_length=20, default="human")
+    raw = BlobField(null=True)
+    spool_entry = IntegerField(null=True)
+    created_at = DateTimeField(default=utcnow, index=True)
+
+
+class Attachment(BaseModel):
+    """An attachment stored content-addressed under ``data_dir/attachments``."""
+
+    message = ForeignKeyField(Message, backref="attachments", on_delete="CASCADE")
+    filename = CharField(max_length=255)
+    content_type = CharField(max_length=200)
+    size = IntegerField()
+    sha256 = CharField(max_length=64, index=True)
+    inline = BooleanField(default=False)
+    content_id = CharField(max_length=500, null=True)
+
+
+class Event(BaseModel):
+    """The append-only audit trail: who did what to a ticket, when, and from which message."""
+
+    id = AutoField()
+    ticket = ForeignKeyField(Ticket, backref="events", on_delete="CASCADE")
+    at = DateTimeField(default=utcnow, index=True)
+    actor = CharField(max_length=320)  # an address, "system", or "rule:NAME"
+    action = CharField(max_length=50)
+    detail = TextField(default="{}")  # JSON object
+    message = ForeignKeyField(Message, null=True, backref="events", on_delete="SET NULL")
+
+
+class OutboxEntry(BaseModel):
+    """An outgoing message, written in the same transaction as the change that caused it."""
+
+    id = AutoField()
+    ticket = ForeignKeyField(Ticket, null=True, backref="outbox", on_delete="SET NULL")
+    message = ForeignKeyField(Message, null=True, backref="outbox", on_delete="SET NULL")
+    kind = CharField(max_length=20)  # auto | agent | notify | survey ...
+    mail_from = CharField(max_length=320)  # envelope sender
+    rcpt_tos = TextField()  # JSON list
+    raw = BlobField()
+    status = CharField(max_length=10, default="queued", index=True)  # queued | sent | failed
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField(default=utcnow, index=True)
+    claimed_by = CharField(max_length=200, null=True)
+    claimed_until = DateTimeField(null=True)
+    last_error = TextField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    sent_at = DateTimeField(null=True)
+
+
+class Suppression(BaseModel):
+    """An address that gets no automatic mail until ``until`` (it bounced, or asked us to stop)."""
+
+    email = CharField(max_length=320, unique=True)
+    until = DateTimeField()
+    reason = TextField(default="")
+
+
+class KeyValue(BaseModel):
+    """Small durable state: round-robin positions and the like."""
+
+    key = CharField(max_length=200, primary_key=True)
+    value = TextField()
+
+
+class ImapState(BaseModel):
+    """Per mailbox and folder: the UIDVALIDITY seen and the highest UID safely spooled."""
+
+    mailbox = CharField(max_length=200)
+    folder = CharField(max_length=500)
+    uidvalidity = IntegerField()
+    last_uid = IntegerField(default=0)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("mailbox", "folder"), True),)
+
+
+ALL_MODELS: tuple[type[BaseModel], ...] = (
+    SchemaVersion,
+    Contact,
+    SpoolEntry,
+    Ticket,
+    TicketTag,
+    Watcher,
+    Message,
+    Attachment,
+    Event,
+    OutboxEntry,
+    Suppression,
+    KeyValue,
+    ImapState,
+)
+
+__all__ = ["SQL", "database_proxy", "utcnow"]
