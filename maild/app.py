@@ -39,8 +39,11 @@ class App:
             (data_dir / "attachments").mkdir(exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"instance.data_dir: cannot create {data_dir}: {exc}") from exc
-        db = make_database(config.database.url, base_dir=config.base_dir,
-                           busy_timeout_ms=config.database.busy_timeout_ms)
+        db = make_database(
+            config.database.url,
+            base_dir=config.base_dir,
+            busy_timeout_ms=config.database.busy_timeout_ms,
+        )
         bind(db)
         try:
             db.connect(reuse_if_open=True)
@@ -61,8 +64,9 @@ class App:
 
 def load_secret(config: Config) -> bytes:
     """The signing secret: from env or file when configured, else generated once into data_dir."""
-    value = read_secret(env=config.instance.secret_env, file=config.instance.secret_file,
-                        what="instance.secret")
+    value = read_secret(
+        env=config.instance.secret_env, file=config.instance.secret_file, what="instance.secret"
+    )
     if value:
         return value.encode()
     path = config.instance.data_dir / "secret"

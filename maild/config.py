@@ -219,8 +219,9 @@ def _build(cls: type, data: Any, *, path: Path, keypath: str, exclude: set[str] 
         if name not in data:
             continue
         full = f"{keypath}.{name}" if keypath else name
-        kwargs[name] = _convert(hints[name], data[name], where=_where(data, name, path),
-                                keypath=full, path=path)
+        kwargs[name] = _convert(
+            hints[name], data[name], where=_where(data, name, path), keypath=full, path=path
+        )
     return cls(**kwargs)
 
 
@@ -236,15 +237,18 @@ def _convert(hint: Any, value: Any, *, where: str, keypath: str, path: Path) -> 
     if origin is Literal:
         choices = get_args(hint)
         if value not in choices:
-            raise ConfigError(f"{where}: {keypath}: must be one of {', '.join(choices)}, "
-                              f"not {value!r}")
+            raise ConfigError(
+                f"{where}: {keypath}: must be one of {', '.join(choices)}, not {value!r}"
+            )
         return value
     if origin is tuple:
         if not isinstance(value, list):
             raise ConfigError(f"{where}: {keypath}: expected a list")
         (item,) = get_args(hint)[:1]
-        return tuple(_convert(item, v, where=where, keypath=f"{keypath}[{i}]", path=path)
-                     for i, v in enumerate(value))
+        return tuple(
+            _convert(item, v, where=where, keypath=f"{keypath}[{i}]", path=path)
+            for i, v in enumerate(value)
+        )
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: {keypath}: expected a mapping")
@@ -279,27 +283,41 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         p = p.expanduser()
         return p if p.is_absolute() else (base / p).resolve()
 
-    inst = dataclasses.replace(config.instance, data_dir=res(config.instance.data_dir),
-                               secret_file=res(config.instance.secret_file))
-    out = dataclasses.replace(config.smtp_out, directory=res(config.smtp_out.directory),
-                              password_file=res(config.smtp_out.password_file))
-    return dataclasses.replace(config, instance=inst, smtp_out=out,
-                               rules_dir=res(config.rules_dir),
-                               templates_dir=res(config.templates_dir))
+    inst = dataclasses.replace(
+        config.instance,
+        data_dir=res(config.instance.data_dir),
+        secret_file=res(config.instance.secret_file),
+    )
+    out = dataclasses.replace(
+        config.smtp_out,
+        directory=res(config.smtp_out.directory),
+        password_file=res(config.smtp_out.password_file),
+    )
+    return dataclasses.replace(
+        config,
+        instance=inst,
+        smtp_out=out,
+        rules_dir=res(config.rules_dir),
+        templates_dir=res(config.templates_dir),
+    )
 
 
 def _check(config: Config) -> None:
     src = config.source
     inst = config.instance
     if not PREFIX_RE.match(inst.ticket_prefix):
-        raise ConfigError(f"{src}: instance.ticket_prefix: {inst.ticket_prefix!r} must be capital "
-                          "letters and digits, starting with a letter (e.g. ACME)")
+        raise ConfigError(
+            f"{src}: instance.ticket_prefix: {inst.ticket_prefix!r} must be capital "
+            "letters and digits, starting with a letter (e.g. ACME)"
+        )
     if not inst.support_addresses:
         raise ConfigError(f"{src}: instance.support_addresses: at least one address is required")
     for i, addr in enumerate(inst.support_addresses):
         if not ADDRESS_RE.match(addr) or "+" in addr.split("@")[0]:
-            raise ConfigError(f"{src}: instance.support_addresses[{i}]: {addr!r} is not a plain "
-                              "address (user@domain, without +tag)")
+            raise ConfigError(
+                f"{src}: instance.support_addresses[{i}]: {addr!r} is not a plain "
+                "address (user@domain, without +tag)"
+            )
     if config.smtp_in.max_message_bytes < 1024:
         raise ConfigError(f"{src}: smtp_in.max_message_bytes: must be at least 1024")
     if not 0 <= config.smtp_in.port <= 65535:

@@ -11,22 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import socket
 from collections.abc import Sequence
 
 from peewee import Database, DatabaseError, InterfaceError, OperationalError
 
 from maild.errors import NotFoundError, SpoolError
+from maild.store import claims
 from maild.store.db import is_sqlite, write_tx
 from maild.store.models import SpoolEntry
 
 PENDING, DONE, QUARANTINED = "pending", "done", "quarantined"
-
-
-def worker_id() -> str:
-    """``host:pid``, so that claims left by a dead process on this host can be released at once."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def add(
@@ -67,9 +61,11 @@ def claim(
 ) -> SpoolEntry | None:
     """Claim the oldest due pending row (or the oldest of ``ids``); None when there is none."""
     until = now + dt.timedelta(seconds=lease_seconds)
-    due = (SpoolEntry.status == PENDING) & (
-        (SpoolEntry.not_before.is_null()) | (SpoolEntry.not_before <= now)
-    ) & ((SpoolEntry.claimed_until.is_null()) | (SpoolEntry.claimed_until < now))
+    due = (
+        (SpoolEntry.status == PENDING)
+        & ((SpoolEntry.not_before.is_null()) | (SpoolEntry.not_before <= now))
+        & ((SpoolEntry.claimed_until.is_null()) | (SpoolEntry.claimed_until < now))
+    )
     if ids:
         due &= SpoolEntry.id.in_(list(ids))
     for _ in range(10):
@@ -94,14 +90,22 @@ def claim(
 
 def finish(entry_id: int, *, worker: str, result: str, now: dt.datetime, keep_raw: bool) -> bool:
     """Mark a claimed row done inside the caller's transaction. False if another worker did."""
-    fields: dict = {"status": DONE, "done_at": now, "result": result[:2000], "last_error": None,
-                    "claimed_until": None}
+    fields: dict = {
+        "status": DONE,
+        "done_at": now,
+        "result": result[:2000],
+        "last_error": None,
+        "claimed_until": None,
+    }
     if not keep_raw:
         fields["raw"] = b""  # the message row keeps the bytes now
     return bool(
         SpoolEntry.update(**fields)
-        .where((SpoolEntry.id == entry_id) & (SpoolEntry.status == PENDING)
-               & (SpoolEntry.claimed_by == worker))
+        .where(
+            (SpoolEntry.id == entry_id)
+            & (SpoolEntry.status == PENDING)
+            & (SpoolEntry.claimed_by == worker)
+        )
         .execute()
     )
 
@@ -132,37 +136,14 @@ def fail(
 def quarantine_now(db: Database, entry: SpoolEntry, error: str) -> None:
     """Quarantine a row at once: an error that no retry can mend (e.g. unparseable bytes)."""
     with write_tx(db):
-        SpoolEntry.update(status=QUARANTINED, last_error=error[:4000], claimed_by=None,
-                          claimed_until=None).where(SpoolEntry.id == entry.id).execute()
+        SpoolEntry.update(
+            status=QUARANTINED, last_error=error[:4000], claimed_by=None, claimed_until=None
+        ).where(SpoolEntry.id == entry.id).execute()
 
 
 def release_dead_claims(db: Database) -> int:
     """Release claims held by processes of this host that no longer run (after kill -9)."""
-    host = socket.gethostname()
-    released = 0
-    with write_tx(db):
-        rows = SpoolEntry.select(SpoolEntry.id, SpoolEntry.claimed_by).where(
-            (SpoolEntry.status == PENDING) & SpoolEntry.claimed_by.startswith(f"{host}:")
-        )
-        for row in rows:
-            pid = int(row.claimed_by.rsplit(":", 1)[1])
-            if not _alive(pid):
-                released += SpoolEntry.update(claimed_by=None, claimed_until=None).where(
-                    (SpoolEntry.id == row.id) & (SpoolEntry.claimed_by == row.claimed_by)
-                ).execute()
-    return released
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return claims.release_dead_claims(db, SpoolEntry, PENDING)
 
 
 def retry(db: Database, entry_id: int) -> SpoolEntry:
@@ -173,8 +154,9 @@ def retry(db: Database, entry_id: int) -> SpoolEntry:
             raise NotFoundError(f"spool entry {entry_id} does not exist")
         if entry.status == DONE:
             raise NotFoundError(f"spool entry {entry_id} is already done ({entry.result})")
-        SpoolEntry.update(status=PENDING, attempts=0, not_before=None, claimed_by=None,
-                          claimed_until=None).where(SpoolEntry.id == entry_id).execute()
+        SpoolEntry.update(
+            status=PENDING, attempts=0, not_before=None, claimed_by=None, claimed_until=None
+        ).where(SpoolEntry.id == entry_id).execute()
     return SpoolEntry.get_by_id(entry_id)
 
 

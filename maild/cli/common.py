@@ -10,8 +10,12 @@ from maild.config import Config, default_config_path, load_config
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, default=None,
-                        help="config file (default: $TICKETD_CONFIG, then ./config.yaml)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="config file (default: $TICKETD_CONFIG, then ./config.yaml)",
+    )
 
 
 def config_of(args: argparse.Namespace) -> Config:

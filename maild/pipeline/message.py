@@ -52,6 +52,7 @@ class InboundMessage:
     envelope_from: str = ""
     rcpt_tos: tuple[str, ...] = ()
     defects: tuple[str, ...] = ()
+    has_plain: bool = True  # False when ``text`` was rendered from the HTML part
     email: EmailMessage | None = field(default=None, compare=False, repr=False)
 
     def header(self, name: str) -> str | None:

@@ -27,13 +27,17 @@ SQLITE_PRAGMAS = {
 }
 
 
-def make_database(url: str, *, base_dir: Path | None = None, busy_timeout_ms: int = 5000) -> Database:
+def make_database(
+    url: str, *, base_dir: Path | None = None, busy_timeout_ms: int = 5000
+) -> Database:
     """Build (not connect) the peewee database for ``url``: ``sqlite:///path`` or ``postgresql://``."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         raw_path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else parsed.path
         if raw_path in ("", ":memory:"):
-            raise ConfigError(f"database.url {url!r}: give a file path, e.g. sqlite:///var/ticketd.db")
+            raise ConfigError(
+                f"database.url {url!r}: give a file path, e.g. sqlite:///var/ticketd.db"
+            )
         path = Path(raw_path)
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path

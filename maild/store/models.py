@@ -60,7 +60,9 @@ class SpoolEntry(BaseModel):
     id = AutoField()
     received_at = DateTimeField(default=utcnow, index=True)
     source = CharField(max_length=20)  # smtp | imap | pipe
-    source_ref = CharField(max_length=500, null=True, index=True)  # e.g. imap mailbox/folder/uidv/uid
+    source_ref = CharField(
+        max_length=500, null=True, index=True
+    )  # e.g. imap mailbox/folder/uidv/uid
     mail_from = CharField(max_length=320, default="")
     rcpt_tos = TextField(default="[]")  # JSON list
     raw = BlobField()
@@ -176,6 +178,8 @@ class OutboxEntry(BaseModel):
     ticket = ForeignKeyField(Ticket, null=True, backref="outbox", on_delete="SET NULL")
     message = ForeignKeyField(Message, null=True, backref="outbox", on_delete="SET NULL")
     kind = CharField(max_length=20)  # auto | agent | notify | survey ...
+    # The recipient of an automatic mail, for the per-address rate limit; NULL for other mail.
+    auto_to = CharField(max_length=320, null=True, index=True)
     mail_from = CharField(max_length=320)  # envelope sender
     rcpt_tos = TextField()  # JSON list
     raw = BlobField()

@@ -1,0 +1,129 @@
+"""``ticketd run``: SMTP intake, IMAP pollers, the worker, the outbox sender and periodic jobs.
+
+The worker runs in the main thread and sleeps on an event that intake sets, so a message is picked
+up as soon as it is spooled. SIGTERM/SIGINT stop intake first, let the message in hand finish (or
+stay in the spool), then stop the other threads; SIGHUP asks for a rules reload.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+
+from maild import spool
+from maild.app import App
+from maild.worker import make_worker
+
+log = logging.getLogger("ticketd")
+
+
+class Daemon:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.stop = threading.Event()
+        self.wake = threading.Event()
+        self.reload = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.stoppers: list[Callable[[], None]] = []
+
+    def request_stop(self, *_args: object) -> None:
+        self.stop.set()
+        self.wake.set()
+
+    def request_reload(self, *_args: object) -> None:
+        self.reload.set()
+        self.wake.set()
+
+    def install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGHUP, self.request_reload)
+
+    def start(self) -> None:
+        """Start intake and background threads (everything but the worker loop)."""
+        app = self.app
+        released = spool.release_dead_claims(app.db)
+        if released:
+            log.info("released %d spool claims left by stopped processes", released)
+        if app.config.smtp_in.enabled:
+            from maild.intake.smtp import IntakeController
+
+            controller = IntakeController(app, on_spooled=lambda _id: self.wake.set())
+            controller.start()
+            self.stoppers.append(controller.stop)
+            log.info(
+                "SMTP intake listening on %s:%s", app.config.smtp_in.host, app.config.smtp_in.port
+            )
+        for starter in background_starters():
+            self.threads.extend(starter(app, self.stop, self.wake.set))
+
+    def run(self) -> int:
+        self.start()
+        worker = make_worker(self.app)
+        poll = self.app.config.worker.poll_seconds
+        sd_notify("READY=1")
+        log.info("ticketd ready (pid %s)", os.getpid())
+        try:
+            while not self.stop.is_set():
+                self.wake.clear()
+                try:
+                    worker.run_once(stop=self.stop)
+                except Exception:  # a database outage: log, wait, try again
+                    log.exception("worker pass failed")
+                if self.reload.is_set():
+                    self.reload.clear()
+                    self.on_reload()
+                self.wake.wait(poll)
+        finally:
+            sd_notify("STOPPING=1")
+            self.shutdown()
+        return 0
+
+    def on_reload(self) -> None:
+        log.info("SIGHUP: reloading")
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        for stopper in self.stoppers:
+            try:
+                stopper()
+            except Exception:
+                log.exception("error while stopping")
+        for thread in self.threads:
+            thread.join(timeout=10)
+        self.app.close()
+        log.info("ticketd stopped")
+
+
+def background_starters() -> list[Callable[..., list[threading.Thread]]]:
+    """Functions ``(app, stop, wake) -> threads`` for IMAP, the outbox sender and jobs."""
+    starters: list[Callable[..., list[threading.Thread]]] = []
+    try:
+        from maild.intake.imap import start_imap_threads
+    except ImportError:  # pragma: no cover - IMAP support is part of the package
+        pass
+    else:
+        starters.append(start_imap_threads)
+    from maild.outbox.sender import start_sender_thread
+
+    starters.append(start_sender_thread)
+    return starters
+
+
+def sd_notify(state: str) -> None:
+    """Tell systemd (Type=notify) about our state; a no-op outside systemd."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(address)
+            sock.sendall(state.encode())
+    except OSError as exc:
+        log.warning("sd_notify failed: %s", exc)

@@ -1,0 +1,88 @@
+"""Pipe intake: ``ticketd inject`` for MTA pipe transports and scripts.
+
+Exit statuses follow sysexits.h as MTAs expect: 0 stored, 75 (EX_TEMPFAIL) could not spool (the MTA
+keeps the message and retries), 65 (EX_DATAERR) input that can never be accepted (over the size
+limit). Spooling happens first; processing afterwards is a convenience that never changes the exit
+status, because once spooled the message is safe.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from maild import spool
+from maild.app import App
+from maild.errors import SpoolError, TooLargeError
+from maild.store.models import SpoolEntry
+
+EX_OK, EX_DATAERR, EX_NOINPUT, EX_TEMPFAIL = 0, 65, 66, 75
+
+
+@dataclass(frozen=True)
+class Injected:
+    name: str
+    entry_id: int
+
+
+def read_limited(stream: BinaryIO, limit: int, name: str) -> bytes:
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise TooLargeError(f"{name}: message is larger than smtp_in.max_message_bytes ({limit})")
+    return data
+
+
+def inject(
+    app: App,
+    paths: Iterable[Path],
+    *,
+    stdin: BinaryIO | None = None,
+    mail_from: str = "",
+    rcpt_tos: Iterable[str] = (),
+    process: bool = True,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """Spool each file (or stdin), then process what was spooled unless ``process`` is False."""
+    limit = app.config.smtp_in.max_message_bytes
+    sources: list[tuple[str, Path | None]] = [(str(p), p) for p in paths] or [("<stdin>", None)]
+    status = EX_OK
+    injected: list[Injected] = []
+    for name, path in sources:
+        try:
+            if path is None:
+                raw = read_limited(stdin or sys.stdin.buffer, limit, name)
+            else:
+                with path.open("rb") as fh:
+                    raw = read_limited(fh, limit, name)
+        except TooLargeError as exc:
+            print(f"ticketd: {exc}", file=err)
+            status = max(status, EX_DATAERR) if status != EX_TEMPFAIL else status
+            continue
+        except OSError as exc:
+            print(f"ticketd: {name}: cannot read: {exc.strerror or exc}", file=err)
+            status = EX_NOINPUT if status == EX_OK else status
+            continue
+        try:
+            entry_id = spool.enqueue(
+                app.db, raw, source="pipe", mail_from=mail_from, rcpt_tos=list(rcpt_tos)
+            )
+        except SpoolError as exc:
+            print(f"ticketd: {name}: {exc}", file=err)
+            status = EX_TEMPFAIL
+            continue
+        injected.append(Injected(name, entry_id))
+    if process and injected:
+        from maild.worker import make_worker
+
+        make_worker(app).run_once(ids=[i.entry_id for i in injected])
+    for item in injected:
+        entry = SpoolEntry.get_by_id(item.entry_id)
+        outcome = entry.result if entry.status == "done" else entry.status
+        if entry.status == "quarantined":
+            outcome += f": {(entry.last_error or '').splitlines()[0]}"
+        print(f"{item.name}: spool #{item.entry_id} {outcome or 'spooled'}", file=out)
+    return status

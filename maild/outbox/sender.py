@@ -1,0 +1,175 @@
+"""The outbox sender: delivers due rows, retrying 4xx and connection errors with backoff.
+
+Delivery is at-least-once: a row is marked sent only after the relay accepted it, so a crash
+between the relay's 250 and our commit sends that message again after the restart (the Message-ID
+is the same, so the recipient's client shows it once). A 5xx answer marks the row failed with the
+answer; ``ticketd outbox retry ID`` queues it again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+
+from maild.app import App
+from maild.errors import NotFoundError
+from maild.outbox.transports import PermanentFailure, TemporaryFailure, Transport, make_transport
+from maild.store import claims
+from maild.store.db import is_sqlite, write_tx
+from maild.store.models import OutboxEntry
+
+log = logging.getLogger("ticketd.outbox")
+QUEUED, SENT, FAILED = "queued", "sent", "failed"
+LEASE_SECONDS = 300
+
+
+def backoff(attempts: int, first: float, cap: float) -> float:
+    """Seconds before the next try after ``attempts`` failures: first, 2*first, 4*first ... cap."""
+    return min(cap, first * (2 ** max(attempts - 1, 0)))
+
+
+class Sender:
+    def __init__(self, app: App, transport: Transport | None = None) -> None:
+        self.app = app
+        self.transport = transport or make_transport(app.config.smtp_out)
+        self.id = claims.worker_id("sender")
+        self._outage_logged = False
+
+    def claim(self) -> OutboxEntry | None:
+        now = self.app.clock.now()
+        due = (
+            (OutboxEntry.status == QUEUED)
+            & (OutboxEntry.next_attempt_at <= now)
+            & (OutboxEntry.claimed_until.is_null() | (OutboxEntry.claimed_until < now))
+        )
+        with write_tx(self.app.db):
+            query = (
+                OutboxEntry.select(OutboxEntry.id)
+                .where(due)
+                .order_by(OutboxEntry.next_attempt_at, OutboxEntry.id)
+                .limit(1)
+            )
+            if not is_sqlite(self.app.db):
+                query = query.for_update(skip_locked=True)
+            row = query.first()
+            if row is None:
+                return None
+            taken = (
+                OutboxEntry.update(
+                    claimed_by=self.id,
+                    claimed_until=now + dt.timedelta(seconds=LEASE_SECONDS),
+                    attempts=OutboxEntry.attempts + 1,
+                )
+                .where(due & (OutboxEntry.id == row.id))
+                .execute()
+            )
+        return OutboxEntry.get_by_id(row.id) if taken else None
+
+    def run_once(self, stop: threading.Event | None = None) -> int:
+        """Send every due row once; return how many were handled."""
+        handled = 0
+        try:
+            while not (stop is not None and stop.is_set()):
+                entry = self.claim()
+                if entry is None:
+                    break
+                self.deliver(entry)
+                handled += 1
+        finally:
+            self.transport.close()
+        return handled
+
+    def deliver(self, entry: OutboxEntry) -> str:
+        cfg = self.app.config.smtp_out.retry
+        now = self.app.clock.now()
+        name = f"{entry.id:08d}-{(entry.ticket_id or 0)}"
+        try:
+            result = self.transport.send(
+                entry.mail_from, json.loads(entry.rcpt_tos), bytes(entry.raw), name
+            )
+        except PermanentFailure as exc:
+            self._finish(entry, status=FAILED, error=str(exc))
+            log.warning("outbox #%s failed permanently: %s", entry.id, exc)
+            return FAILED
+        except TemporaryFailure as exc:
+            if entry.attempts >= cfg.max_attempts:
+                self._finish(
+                    entry, status=FAILED, error=f"gave up after {entry.attempts} attempts: {exc}"
+                )
+                log.warning(
+                    "outbox #%s failed: gave up after %s attempts", entry.id, entry.attempts
+                )
+                return FAILED
+            delay = backoff(entry.attempts, cfg.first_seconds, cfg.max_seconds)
+            with write_tx(self.app.db):
+                OutboxEntry.update(
+                    last_error=str(exc)[:2000],
+                    claimed_by=None,
+                    claimed_until=None,
+                    next_attempt_at=now + dt.timedelta(seconds=delay),
+                ).where(OutboxEntry.id == entry.id).execute()
+            if not self._outage_logged:
+                log.warning("outbox #%s deferred %.0fs: %s", entry.id, delay, exc)
+                self._outage_logged = True
+            return QUEUED
+        self._outage_logged = False
+        self._finish(entry, status=SENT, error=None, result=result)
+        log.info(
+            "outbox #%s sent to %s: %s", entry.id, ", ".join(json.loads(entry.rcpt_tos)), result
+        )
+        return SENT
+
+    def _finish(
+        self, entry: OutboxEntry, *, status: str, error: str | None, result: str | None = None
+    ) -> None:
+        now = self.app.clock.now()
+        with write_tx(self.app.db):
+            OutboxEntry.update(
+                status=status,
+                last_error=error[:2000] if error else result,
+                claimed_by=None,
+                claimed_until=None,
+                sent_at=now if status == SENT else None,
+            ).where(OutboxEntry.id == entry.id).execute()
+
+
+def retry(app: App, entry_id: int) -> OutboxEntry:
+    """Queue a failed (or deferred) row again, due now."""
+    with write_tx(app.db):
+        entry = OutboxEntry.get_or_none(OutboxEntry.id == entry_id)
+        if entry is None:
+            raise NotFoundError(f"outbox entry {entry_id} does not exist")
+        if entry.status == SENT:
+            raise NotFoundError(f"outbox entry {entry_id} was already sent at {entry.sent_at}")
+        OutboxEntry.update(
+            status=QUEUED,
+            attempts=0,
+            next_attempt_at=app.clock.now(),
+            claimed_by=None,
+            claimed_until=None,
+        ).where(OutboxEntry.id == entry_id).execute()
+    return OutboxEntry.get_by_id(entry_id)
+
+
+def start_sender_thread(app: App, stop: threading.Event, wake) -> list[threading.Thread]:
+    """The daemon's delivery loop: a pass every ``smtp_out.poll_seconds``."""
+
+    def loop() -> None:
+        app.db.connect(reuse_if_open=True)
+        released = claims.release_dead_claims(app.db, OutboxEntry, QUEUED)
+        if released:
+            log.info("released %d outbox claims left by stopped processes", released)
+        sender = Sender(app)
+        while not stop.is_set():
+            try:
+                sender.run_once(stop)
+            except Exception:
+                log.exception("outbox pass failed")
+            stop.wait(app.config.smtp_out.poll_seconds)
+        app.db.close()
+
+    thread = threading.Thread(target=loop, name="outbox", daemon=True)
+    thread.start()
+    return [thread]

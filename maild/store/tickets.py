@@ -1,0 +1,212 @@
+"""Writing and reading tickets. Writes run inside the caller's transaction (one per message)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from maild.clock import iso
+from maild.errors import NotFoundError
+from maild.pipeline.message import Address, AttachmentPart
+from maild.store.attachments import store_blob
+from maild.store.models import (
+    Attachment,
+    Contact,
+    Event,
+    Message,
+    Ticket,
+    TicketTag,
+    Watcher,
+)
+
+STATUSES = ("new", "open", "pending", "resolved", "closed")
+PRIORITIES = ("low", "normal", "high", "urgent")
+
+
+def upsert_contact(address: Address) -> Contact:
+    contact = Contact.get_or_none(Contact.email == address.email)
+    if contact is None:
+        Contact.insert(email=address.email, name=address.name).on_conflict_ignore().execute()
+        contact = Contact.get(Contact.email == address.email)
+    elif address.name and not contact.name:
+        contact.name = address.name
+        contact.save()
+    return contact
+
+
+def add_event(
+    ticket: Ticket,
+    action: str,
+    *,
+    actor: str,
+    at: dt.datetime,
+    message: Message | None = None,
+    **detail: Any,
+) -> Event:
+    """Append to the audit trail (rows are never updated or deleted by ticketd)."""
+    return Event.create(
+        ticket=ticket,
+        action=action,
+        actor=actor,
+        at=at,
+        message=message,
+        detail=json.dumps(detail, default=str, ensure_ascii=False),
+    )
+
+
+def set_field(
+    ticket: Ticket,
+    field: str,
+    value: Any,
+    *,
+    actor: str,
+    at: dt.datetime,
+    message: Message | None = None,
+    **detail: Any,
+) -> bool:
+    """Change one ticket field and record it; False when it already had that value."""
+    old = getattr(ticket, field)
+    if old == value:
+        return False
+    setattr(ticket, field, value)
+    ticket.updated_at = at
+    ticket.save()
+    add_event(ticket, field, actor=actor, at=at, message=message, old=old, new=value, **detail)
+    return True
+
+
+def tags_of(ticket: Ticket) -> list[str]:
+    return sorted(row.tag for row in TicketTag.select().where(TicketTag.ticket == ticket))
+
+
+def add_tags(ticket: Ticket, tags: Iterable[str]) -> list[str]:
+    added = []
+    for tag in tags:
+        if TicketTag.insert(ticket=ticket, tag=tag).on_conflict_ignore().execute():
+            added.append(tag)
+    return added
+
+
+def add_watchers(ticket: Ticket, addresses: Iterable[Address]) -> list[str]:
+    added = []
+    for addr in addresses:
+        if (
+            Watcher.insert(ticket=ticket, email=addr.email, name=addr.name)
+            .on_conflict_ignore()
+            .execute()
+        ):
+            added.append(addr.email)
+    return added
+
+
+def store_attachments(
+    message: Message, parts: Iterable[AttachmentPart], *, root: Path, max_bytes: int, max_count: int
+) -> list[str]:
+    """Store attachment bytes content-addressed; return notes on any that were refused."""
+    refused = []
+    for index, part in enumerate(parts):
+        if index >= max_count:
+            refused.append(f"{part.filename}: more than {max_count} attachments")
+            continue
+        if len(part.payload) > max_bytes:
+            refused.append(f"{part.filename}: {len(part.payload)} bytes is over {max_bytes}")
+            continue
+        digest, _path = store_blob(root, part.payload)
+        Attachment.create(
+            message=message,
+            filename=part.filename,
+            content_type=part.content_type,
+            size=len(part.payload),
+            sha256=digest,
+            inline=part.inline,
+            content_id=part.content_id,
+        )
+    return refused
+
+
+def find_ticket(ref: str, prefix: str) -> Ticket:
+    """A ticket by ``PREFIX-N`` (case-insensitive) or bare number."""
+    text = ref.strip().upper()
+    number = text[len(prefix) + 1 :] if text.startswith(f"{prefix}-") else text
+    if not number.isdigit():
+        raise NotFoundError(f"{ref!r} is not a ticket reference like {prefix}-42")
+    ticket = Ticket.get_or_none(Ticket.id == int(number))
+    if ticket is None:
+        raise NotFoundError(f"ticket {prefix}-{int(number)} does not exist")
+    return ticket
+
+
+def ticket_summary(ticket: Ticket, prefix: str) -> dict[str, Any]:
+    """The fields ``tickets list --json`` prints (DESIGN.md's contract)."""
+    requester = ticket.requester
+    data: dict[str, Any] = {
+        "ref": f"{prefix}-{ticket.id}",
+        "subject": ticket.subject,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "team": ticket.team,
+        "assignee": ticket.assignee,
+        "tags": tags_of(ticket),
+        "requester": requester.email,
+        "requester_name": requester.name,
+        "watchers": [w.email for w in ticket.watchers.order_by(Watcher.id)],
+        "created_at": iso(ticket.created_at),
+        "updated_at": iso(ticket.updated_at),
+        "first_response_at": iso(ticket.first_response_at),
+        "resolved_at": iso(ticket.resolved_at),
+        "closed_at": iso(ticket.closed_at),
+        "parent": f"{prefix}-{ticket.parent_id}" if ticket.parent_id else None,
+        "spam": ticket.spam,
+        "satisfaction": (
+            {"rating": ticket.satisfaction_rating, "comment": ticket.satisfaction_comment}
+            if ticket.satisfaction_rating is not None
+            else None
+        ),
+    }
+    return data
+
+
+def ticket_detail(ticket: Ticket, prefix: str) -> dict[str, Any]:
+    """``tickets show --json``: the summary plus messages and the audit trail."""
+    data = ticket_summary(ticket, prefix)
+    data["messages"] = [
+        {
+            "id": m.id,
+            "direction": m.direction,
+            "kind": m.kind,
+            "from": m.from_addr,
+            "from_name": m.from_name,
+            "to": json.loads(m.to_addrs),
+            "cc": json.loads(m.cc_addrs),
+            "subject": m.subject,
+            "body": m.body,
+            "message_id": m.message_id,
+            "classification": m.classification,
+            "created_at": iso(m.created_at),
+            "attachments": [
+                {
+                    "filename": a.filename,
+                    "content_type": a.content_type,
+                    "size": a.size,
+                    "sha256": a.sha256,
+                    "inline": a.inline,
+                }
+                for a in m.attachments.order_by(Attachment.id)
+            ],
+        }
+        for m in ticket.messages.order_by(Message.created_at, Message.id)
+    ]
+    data["events"] = [
+        {
+            "at": iso(e.at),
+            "actor": e.actor,
+            "action": e.action,
+            "detail": json.loads(e.detail),
+            "message": e.message_id,
+        }
+        for e in ticket.events.order_by(Event.id)
+    ]
+    return data

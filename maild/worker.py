@@ -1,0 +1,373 @@
+"""The worker: claims spooled messages in arrival order and runs the pipeline stages over each.
+
+parse -> classify -> thread -> extract -> store (+ the hooks that rules and outbound mail add), the
+store step and marking the spool row done in ONE transaction. A crash anywhere before that commit
+leaves the row pending, and the next pass does the whole message again; the ``dedup_key`` unique
+index makes a second store of the same message impossible. ``run_once`` is a single pass for tests,
+``inject`` and the daemon; the daemon only adds waiting.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from peewee import IntegrityError
+
+from maild import spool
+from maild.app import App
+from maild.pipeline.addresses import (
+    LOOP_HEADER,
+    Signer,
+    base_address,
+    is_support_address,
+    loop_token,
+)
+from maild.pipeline.classify import Classification, classify
+from maild.pipeline.message import Address, InboundMessage
+from maild.pipeline.parse import ParseError, html_to_text, parse_message
+from maild.pipeline.quotes import cut_html_quote, visible_text
+from maild.pipeline.thread import ThreadMatch, find_ticket, strip_reply_prefixes
+from maild.store import tickets as store
+from maild.store import claims
+from maild.store.db import write_tx
+from maild.store.models import Message, SpoolEntry, Ticket
+
+log = logging.getLogger("ticketd.worker")
+
+
+@dataclass
+class StoreContext:
+    """What a hook sees inside the message's transaction."""
+
+    app: App
+    msg: InboundMessage
+    verdict: Classification
+    ticket: Ticket
+    message: Message
+    event: str  # new_ticket | customer_reply | robot
+    actor: str
+    outcome: list[str] = field(default_factory=list)  # words for the log line
+
+
+Hook = Callable[[StoreContext], None]
+
+
+class Worker:
+    """Processes spooled messages. One per thread; a pass needs no other state."""
+
+    def __init__(self, app: App, hooks: Sequence[Hook] = ()) -> None:
+        self.app = app
+        self.hooks = list(hooks)
+        self.id = claims.worker_id(str(threading.get_ident() % 100000))
+        self.signer = Signer(app.config.prefix, app.secret)
+        self.loop_token = loop_token(app.secret)
+
+    # -- passes ---------------------------------------------------------------------------
+
+    def run_once(
+        self, ids: Sequence[int] = (), limit: int | None = None, stop: threading.Event | None = None
+    ) -> int:
+        """Process due spool rows (or only ``ids``) until none is left; return how many."""
+        done = 0
+        cfg = self.app.config.worker
+        while (limit is None or done < limit) and not (stop is not None and stop.is_set()):
+            entry = spool.claim(
+                self.app.db,
+                worker=self.id,
+                now=self.app.clock.now(),
+                lease_seconds=cfg.lease_seconds,
+                ids=ids,
+            )
+            if entry is None:
+                break
+            self.process(entry)
+            done += 1
+        return done
+
+    def process(self, entry: SpoolEntry) -> str:
+        """Run the pipeline over one claimed row; never raises for a bad message."""
+        cfg = self.app.config.worker
+        try:
+            result = self._process(entry)
+        except ParseError as exc:
+            spool.quarantine_now(self.app.db, entry, f"unparseable: {exc}")
+            log.warning("spool #%s quarantined: unparseable: %s", entry.id, exc)
+            return "quarantined"
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
+            status = spool.fail(
+                self.app.db,
+                entry,
+                error,
+                now=self.app.clock.now(),
+                max_attempts=cfg.max_attempts,
+                retry_seconds=cfg.retry_seconds,
+            )
+            log.error(
+                "spool #%s failed (attempt %s, now %s): %s", entry.id, entry.attempts, status, exc
+            )
+            return status
+        log.info("spool #%s %s", entry.id, result)
+        return result
+
+    # -- the pipeline ---------------------------------------------------------------------
+
+    def _process(self, entry: SpoolEntry) -> str:
+        app = self.app
+        msg = parse_message(
+            bytes(entry.raw), mail_from=entry.mail_from, rcpt_tos=json.loads(entry.rcpt_tos or "[]")
+        )
+        verdict = classify_with_loop(msg, self.loop_token, app.config.support_addresses)
+        sender = sender_of(msg)
+        if sender is None:
+            raise ParseError("no sender: the message has no From address and no envelope sender")
+        now = app.clock.now()
+        try:
+            with write_tx(app.db):
+                duplicate = Message.get_or_none(Message.dedup_key == msg.dedup_key)
+                if duplicate is not None:
+                    result = f"duplicate of {app.config.prefix}-{duplicate.ticket_id}"
+                    keep = True
+                else:
+                    match = self._thread(msg, verdict)
+                    result, keep = self._store(entry, msg, verdict, sender, match, now)
+                result = f"{result} from {sender.email} ({verdict.kind})"
+                if not spool.finish(
+                    entry.id, worker=self.id, result=result, now=now, keep_raw=keep
+                ):
+                    raise _AlreadyDone
+        except _AlreadyDone:
+            return "already processed by another worker"
+        except IntegrityError:
+            # Another worker stored the same Message-ID between our check and our insert.
+            with write_tx(app.db):
+                spool.finish(
+                    entry.id,
+                    worker=self.id,
+                    result="duplicate (concurrent)",
+                    now=now,
+                    keep_raw=True,
+                )
+            return "duplicate (concurrent)"
+        return result
+
+    def _thread(self, msg: InboundMessage, verdict: Classification) -> ThreadMatch | None:
+        def ticket_of_message_id(message_id: str) -> int | None:
+            row = (
+                Message.select(Message.ticket)
+                .where(Message.message_id == message_id)
+                .order_by(Message.id)
+                .first()
+            )
+            return row.ticket_id if row else None
+
+        return find_ticket(
+            msg,
+            signer=self.signer,
+            support=self.app.config.support_addresses,
+            exists=lambda n: Ticket.select().where(Ticket.id == n).exists(),
+            ticket_of_message_id=ticket_of_message_id,
+            extra_message_ids=verdict.original_message_ids,
+        )
+
+    def _store(
+        self,
+        entry: SpoolEntry,
+        msg: InboundMessage,
+        verdict: Classification,
+        sender: Address,
+        match: ThreadMatch | None,
+        now,
+    ) -> tuple[str, bool]:
+        app = self.app
+        prefix = app.config.prefix
+        robot = verdict.is_robot
+        if match is None and verdict.kind in ("bounce", "autoreply"):
+            return f"ignored: {verdict.kind} that concerns no ticket", True
+        ticket = Ticket.get_by_id(match.number) if match else None
+        parent = None
+        if ticket is not None and ticket.status == "closed" and not robot:
+            parent, ticket = ticket, None  # a reply to a closed ticket starts a follow-up
+        created = ticket is None
+        if created:
+            ticket = self._new_ticket(msg, sender, now, parent)
+        event = "robot" if robot else ("new_ticket" if created else "customer_reply")
+        body = msg.text if created else reply_text(msg)
+        message = Message.create(
+            ticket=ticket,
+            direction="in",
+            kind="robot" if robot else "customer",
+            message_id=msg.message_id or msg.dedup_key,
+            dedup_key=msg.dedup_key,
+            from_addr=sender.email,
+            from_name=sender.name,
+            to_addrs=json.dumps([a.email for a in msg.to]),
+            cc_addrs=json.dumps([a.email for a in msg.cc]),
+            subject=msg.subject,
+            body=body,
+            full_text=msg.text,
+            html=msg.html,
+            in_reply_to=" ".join(msg.in_reply_to),
+            references=" ".join(msg.references),
+            classification=verdict.kind,
+            raw=msg.raw,
+            spool_entry=entry.id,
+            created_at=now,
+        )
+        refused = store.store_attachments(
+            message,
+            msg.attachments,
+            root=app.data_dir / "attachments",
+            max_bytes=app.config.attachments.max_bytes,
+            max_count=app.config.attachments.max_count,
+        )
+        actor = sender.email
+        if created:
+            store.add_event(
+                ticket,
+                "created",
+                actor=actor,
+                at=now,
+                message=message,
+                via=entry.source,
+                parent=f"{prefix}-{parent.id}" if parent else None,
+            )
+            if parent is not None:
+                store.add_event(
+                    parent, "followup", actor=actor, at=now, followup=f"{prefix}-{ticket.id}"
+                )
+        else:
+            store.add_event(
+                ticket,
+                "message",
+                actor=actor,
+                at=now,
+                message=message,
+                threaded_by=match.how if match else None,
+                kind=message.kind,
+            )
+        if refused:
+            store.add_event(
+                ticket,
+                "attachments_refused",
+                actor="system",
+                at=now,
+                message=message,
+                refused=refused,
+            )
+        if robot:
+            store.add_event(
+                ticket,
+                "robot_mail",
+                actor="system",
+                at=now,
+                message=message,
+                classification=verdict.kind,
+                reasons=list(verdict.reasons),
+                bounced=list(verdict.bounced_recipients),
+            )
+        else:
+            cc = [
+                a
+                for a in (*msg.to, *msg.cc)
+                if not is_support_address(a.email, app.config.support_addresses)
+                and a.email != sender.email
+            ]
+            added = store.add_watchers(ticket, cc)
+            if added:
+                store.add_event(ticket, "watchers", actor=actor, at=now, added=added)
+            if not created and ticket.status in ("pending", "resolved"):
+                store.set_field(
+                    ticket,
+                    "status",
+                    "open",
+                    actor=actor,
+                    at=now,
+                    message=message,
+                    reason="customer replied",
+                )
+        ticket.updated_at = now
+        ticket.save()
+        ctx = StoreContext(
+            app=app,
+            msg=msg,
+            verdict=verdict,
+            ticket=ticket,
+            message=message,
+            event=event,
+            actor=actor,
+        )
+        for hook in self.hooks:
+            hook(ctx)
+        word = "new" if created else "append"
+        extra = f" [{'; '.join(ctx.outcome)}]" if ctx.outcome else ""
+        return f"{word} {prefix}-{ticket.id}{extra}", False
+
+    def _new_ticket(self, msg: InboundMessage, sender: Address, now, parent: Ticket | None):
+        support = self.app.config.support_addresses
+        to_support = next(
+            (base_address(r) for r in msg.recipients if is_support_address(r, support)), support[0]
+        )
+        subject = strip_reply_prefixes(msg.subject) or "(no subject)"
+        return Ticket.create(
+            subject=subject[:5000],
+            requester=store.upsert_contact(sender),
+            support_address=to_support,
+            parent=parent,
+            created_at=now,
+            updated_at=now,
+        )
+
+
+class _AlreadyDone(Exception):
+    pass
+
+
+def sender_of(msg: InboundMessage) -> Address | None:
+    if msg.from_addr is not None:
+        return msg.from_addr
+    env = msg.envelope_from.strip("<>").lower()
+    return Address(email=env) if "@" in env else None
+
+
+def classify_with_loop(msg: InboundMessage, token: str, support: Sequence[str]) -> Classification:
+    """The classifier's verdict, plus our own loop header and mail from our own addresses."""
+    verdict = classify(msg.email, envelope_from=msg.envelope_from)
+    extra = []
+    if any(token in value for value in msg.header_all(LOOP_HEADER)):
+        extra.append(f"{LOOP_HEADER}: our own mail")
+    if msg.from_addr is not None and is_support_address(msg.from_addr.email, support):
+        extra.append("sent from a support address")
+    if not extra:
+        return verdict
+    kind = verdict.kind if verdict.is_robot else "auto-generated"
+    return Classification(
+        kind=kind,
+        reasons=(*verdict.reasons, *extra),
+        bounced_recipients=verdict.bounced_recipients,
+        original_message_ids=verdict.original_message_ids,
+    )
+
+
+def reply_text(msg: InboundMessage) -> str:
+    """The visible text of a reply: quoted history and signature removed."""
+    if not msg.has_plain and msg.html:
+        return visible_text(html_to_text(cut_html_quote(msg.html)))
+    return visible_text(msg.text)
+
+
+def make_worker(app: App) -> Worker:
+    """A worker with every hook this installation has (rules, outbound mail)."""
+    return Worker(app, hooks=default_hooks(app))
+
+
+def default_hooks(app: App) -> list[Hook]:
+    """Rules first (they may mark spam or reply), then automatic mail and bounce handling."""
+    from maild.notify.auto import AutoMail
+
+    return [AutoMail(app)]

@@ -1,0 +1,198 @@
+"""``ticketd run`` as a real subprocess: SMTP in, tickets out, clean stop, kill -9 and restart."""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from tests.conftest import base_config
+from tests.mailgen import make_mail
+from tests.servers.daemon import DaemonProcess, free_port
+
+
+def write_config(tmp_path: Path, db_url: str | None = None) -> tuple[Path, int]:
+    port = free_port()
+    url = db_url or f"sqlite:///{tmp_path / 'var' / 'ticketd.db'}"
+    data = base_config(tmp_path, url, smtp_in={"host": "127.0.0.1", "port": port},
+                       worker={"poll_seconds": 0.2})
+    (tmp_path / "rules").mkdir(exist_ok=True)
+    path = tmp_path / "config.yaml"
+    with path.open("w") as fh:
+        YAML().dump(data, fh)
+    return path, port
+
+
+def ticketd(config: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "maild.cli.main", *args, "--config", str(config)],
+                          input=stdin, capture_output=True, timeout=120)
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError("condition not met")
+
+
+def tickets_json(config: Path) -> list[dict]:
+    out = ticketd(config, "tickets", "list", "--json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_daemon_smtp_to_ticket_and_clean_stop(tmp_path: Path, backend: str, request) -> None:
+    url = None
+    if backend == "postgresql":
+        url = request.getfixturevalue("pg_url")
+        from tests.conftest import _truncate_pg
+
+        _truncate_pg(url)
+    config, port = write_config(tmp_path, url)
+    daemon = DaemonProcess(config, port, tmp_path / "daemon.log").start()
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.sendmail("carol@customer.test", ["support@example.com"],
+                            make_mail(message_id="<d1@customer.test>"))
+        rows = wait_until(lambda: tickets_json(config))
+        ref = rows[0]["ref"]
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.sendmail("carol@customer.test", ["support@example.com"],
+                            make_mail(subject=f"Re: [{ref}] Printer on fire", body="more\n"))
+        def two_inbound() -> dict | None:
+            data = json.loads(ticketd(config, "tickets", "show", ref, "--json").stdout)
+            inbound = [m for m in data["messages"] if m["direction"] == "in"]
+            return data if len(inbound) == 2 else None
+
+        shown = wait_until(two_inbound)
+        kinds = [(m["direction"], m["kind"]) for m in shown["messages"]]
+        assert kinds == [("in", "customer"), ("out", "auto"), ("in", "customer")]
+        assert shown["status"] == "new"
+        for key in ("ref", "subject", "status", "priority", "team", "assignee", "tags",
+                    "requester", "created_at", "messages", "events"):
+            assert key in shown
+        assert shown["created_at"].endswith("+00:00")
+    finally:
+        code = daemon.stop()
+    assert code == 0, daemon.output()
+    log = daemon.output()
+    assert f"new {ref} [ack queued] from carol@customer.test (human)" in log
+    assert "ticketd stopped" in log
+
+
+def test_kill_9_while_clients_send_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    config, port = write_config(tmp_path)
+    daemon = DaemonProcess(config, port, tmp_path / "daemon.log").start()
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(n: int) -> None:
+        i = 0
+        while not stop.is_set():
+            mid = f"<k{n}-{i}@customer.test>"
+            try:
+                with smtplib.SMTP("127.0.0.1", port, timeout=5) as smtp:
+                    smtp.sendmail("c@customer.test", ["support@example.com"],
+                                  make_mail(subject=f"c{n} m{i}", message_id=mid))
+            except (OSError, smtplib.SMTPException):
+                return  # the server died under us: this message was never acknowledged
+            with lock:
+                acknowledged.append(mid.strip("<>"))
+            i += 1
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: len(acknowledged) >= 40, timeout=60, interval=0.01)
+    daemon.kill()
+    stop.set()
+    for t in threads:
+        t.join()
+    daemon.start()  # same config: the restart processes what was left
+    try:
+        def all_stored() -> bool:
+            out = ticketd(config, "tickets", "list", "--json")
+            return len(json.loads(out.stdout)) >= len(acknowledged)
+
+        wait_until(all_stored, timeout=60)
+    finally:
+        daemon.stop()
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "var" / "ticketd.db")
+    stored = [row[0] for row in db.execute("SELECT message_id FROM message")]
+    pending = db.execute("SELECT count(*) FROM spool_entry WHERE status != 'done'").fetchone()[0]
+    db.close()
+    assert pending == 0
+    for mid in acknowledged:
+        assert stored.count(mid) == 1, mid
+    assert len(stored) == len(set(stored))
+
+
+def test_inject_exit_codes_and_output(tmp_path: Path) -> None:
+    config, _port = write_config(tmp_path)
+    out = ticketd(config, "inject", stdin=make_mail(message_id="<inj1@customer.test>"))
+    assert out.returncode == 0, out.stderr
+    assert b"new ACME-1" in out.stdout
+    listed = tickets_json(config)
+    assert [t["ref"] for t in listed] == ["ACME-1"]
+    # Over the size limit: can never be accepted.
+    big = tmp_path / "big.eml"
+    big.write_bytes(make_mail(body="x" * (26214400 + 10)))
+    out = ticketd(config, "inject", str(big))
+    assert out.returncode == 65
+    assert b"max_message_bytes" in out.stderr
+    # --spool-only leaves it for the daemon.
+    out = ticketd(config, "inject", "--spool-only", stdin=make_mail())
+    assert out.returncode == 0 and b"spooled" in out.stdout or b"pending" in out.stdout
+
+
+def test_inject_tempfails_when_the_spool_cannot_be_written(tmp_path: Path) -> None:
+    import sqlite3
+
+    config, _port = write_config(tmp_path)
+    assert ticketd(config, "inject", stdin=make_mail()).returncode == 0
+    text = config.read_text().replace("busy_timeout_ms: 5000", "busy_timeout_ms: 100")
+    config.write_text(text.replace("database:\n", "database:\n  busy_timeout_ms: 100\n", 1))
+    lock = sqlite3.connect(tmp_path / "var" / "ticketd.db", isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        out = ticketd(config, "inject", stdin=make_mail())
+    finally:
+        lock.close()
+    assert out.returncode == 75, (out.stdout, out.stderr)
+
+
+def test_config_errors_name_file_line_and_key(tmp_path: Path) -> None:
+    config, _port = write_config(tmp_path)
+    config.write_text(config.read_text() + "smtp_inn: {port: 1}\n")
+    out = ticketd(config, "tickets", "list")
+    assert out.returncode == 78
+    err = out.stderr.decode()
+    assert "config.yaml:" in err and "smtp_inn: unknown key" in err
+    assert "Traceback" not in err
+
+
+def test_spool_list_and_retry(tmp_path: Path) -> None:
+    config, _port = write_config(tmp_path)
+    out = ticketd(config, "inject", stdin=b"\x00\x01 not a message")
+    assert out.returncode == 0  # spooled: the MTA's job is done; we keep it quarantined
+    assert b"quarantined" in out.stdout
+    listed = json.loads(ticketd(config, "spool", "list", "--json").stdout)
+    assert listed[0]["status"] == "quarantined" and "unparseable" in listed[0]["error"]
+    retry = ticketd(config, "spool", "retry", str(listed[0]["id"]))
+    assert retry.returncode == 1 and b"quarantined" in retry.stdout
+    missing = ticketd(config, "spool", "retry", "9999")
+    assert missing.returncode == 1 and b"does not exist" in missing.stderr

@@ -1,0 +1,242 @@
+"""The worker over real databases (SQLite file and PostgreSQL): create, thread, de-duplicate."""
+
+from __future__ import annotations
+
+import json
+
+from maild import spool
+from maild.app import App
+from maild.pipeline.addresses import Signer
+from maild.store.models import Attachment, Event, Message, SpoolEntry, Ticket
+from maild.store.tickets import ticket_detail
+from maild.worker import make_worker
+from tests.mailgen import make_mail
+
+
+def inbound() -> int:
+    return Message.select().where(Message.direction == "in").count()
+
+
+def deliver(app: App, raw: bytes, **envelope) -> SpoolEntry:
+    entry_id = spool.enqueue(app.db, raw, source="pipe", **envelope)
+    make_worker(app).run_once(ids=[entry_id])
+    return SpoolEntry.get_by_id(entry_id)
+
+
+def test_new_message_creates_ticket(app: App) -> None:
+    entry = deliver(app, make_mail(cc="Dan <dan@customer.test>, support@example.com"))
+    assert entry.status == "done", entry.last_error
+    ticket = Ticket.get()
+    assert entry.result.startswith(f"new ACME-{ticket.id}")
+    assert ticket.status == "new"
+    assert ticket.subject == "Printer on fire"
+    assert ticket.requester.email == "carol@customer.test"
+    assert ticket.requester.name == "Carol Customer"
+    data = ticket_detail(ticket, "ACME")
+    assert data["watchers"] == ["dan@customer.test"]
+    message, ack = data["messages"]
+    assert message["direction"] == "in" and message["kind"] == "customer"
+    assert "printer is on fire" in message["body"]
+    assert ack["direction"] == "out" and ack["kind"] == "auto" and ack["to"] == [
+        "carol@customer.test"]
+    assert [e["action"] for e in data["events"]][:1] == ["created"]
+    assert b"my printer is on fire" in bytes(Message.get(Message.direction == "in").raw)
+
+
+def test_reply_threads_by_subject_tag_under_any_prefix(app: App) -> None:
+    deliver(app, make_mail())
+    ticket = Ticket.get()
+    for subject in (f"Re: [ACME-{ticket.id}] Printer on fire", f"AW: RE[2]: x [acme-{ticket.id}]",
+                    f"SV: Fwd: about [ ACME-{ticket.id} ] thanks"):
+        entry = deliver(app, make_mail(subject=subject, body="more info\n"))
+        assert entry.result.startswith(f"append ACME-{ticket.id}"), entry.result
+    assert Ticket.select().count() == 1
+    assert inbound() == 4
+
+
+def test_reply_threads_by_in_reply_to_and_references(app: App) -> None:
+    deliver(app, make_mail(message_id="<first@customer.test>"))
+    deliver(app, make_mail(subject="Something else", in_reply_to="<first@customer.test>",
+                           message_id="<second@customer.test>"))
+    deliver(app, make_mail(subject="Third", references="<zzz@x> <second@customer.test>"))
+    assert Ticket.select().count() == 1
+    assert inbound() == 3
+
+
+def test_foreign_or_missing_tags_start_new_tickets(app: App) -> None:
+    deliver(app, make_mail())
+    first = Ticket.get()
+    deliver(app, make_mail(subject=f"[OTHER-{first.id}] other prefix"))
+    deliver(app, make_mail(subject="[ACME-999999] no such ticket"))
+    deliver(app, make_mail(subject="body only", body=f"see [ACME-{first.id}]\n"))
+    assert Ticket.select().count() == 4
+
+
+def test_same_message_id_twice_is_stored_once(app: App) -> None:
+    raw = make_mail(message_id="<dup@customer.test>")
+    first = deliver(app, raw)
+    second = deliver(app, raw)
+    assert first.result.startswith("new")
+    assert second.result.startswith("duplicate of ACME-")
+    assert inbound() == 1
+
+
+def test_message_without_message_id_is_keyed_by_its_bytes(app: App) -> None:
+    raw = b"From: a@customer.test\r\nTo: support@example.com\r\nSubject: no id\r\n\r\nhello\r\n"
+    deliver(app, raw)
+    assert deliver(app, raw).result.startswith("duplicate")
+    deliver(app, raw.replace(b"hello", b"hello again"))
+    assert inbound() == 2
+
+
+def test_signed_reply_address_threads_and_forged_token_does_not(app: App) -> None:
+    deliver(app, make_mail())
+    ticket = Ticket.get()
+    signer = Signer("ACME", app.secret)
+    good = signer.reply_address("support@example.com", ticket.id)
+    entry = deliver(app, make_mail(subject="new words", to=good), rcpt_tos=[good])
+    assert entry.result.startswith(f"append ACME-{ticket.id}")
+    forged = good[:-len("@example.com") - 1] + ("0" if good[-13] != "0" else "1") + "@example.com"
+    entry = deliver(app, make_mail(subject="forged", to=forged), rcpt_tos=[forged])
+    assert entry.result.startswith("new")
+
+
+def test_signed_message_id_threads_when_subject_rewritten(app: App) -> None:
+    deliver(app, make_mail())
+    ticket = Ticket.get()
+    signer = Signer("ACME", app.secret)
+    ours = signer.message_id(ticket.id, "example.com")
+    entry = deliver(app, make_mail(subject="rewritten", in_reply_to=f"<{ours}>"))
+    assert entry.result.startswith(f"append ACME-{ticket.id}")
+    forged = ours.replace(ours.split(".")[1], "0" * 12)
+    entry = deliver(app, make_mail(subject="rewritten", in_reply_to=f"<{forged}>"))
+    assert entry.result.startswith("new")
+
+
+def test_reply_text_is_stripped_of_quotes(app: App) -> None:
+    deliver(app, make_mail(message_id="<q1@customer.test>"))
+    ticket = Ticket.get()
+    body = ("Here is the serial number: 12345.\n\n"
+            "On Mon, 2 Nov 2026 at 09:30, Support <support@example.com> wrote:\n"
+            "> Could you send the serial number?\n> \n> Thanks\n")
+    deliver(app, make_mail(subject=f"Re: [ACME-{ticket.id}] Printer on fire", body=body))
+    reply = Message.select().where(Message.direction == "in").order_by(Message.id.desc()).first()
+    assert reply.body.strip() == "Here is the serial number: 12345."
+    assert "Could you send" in reply.full_text
+
+
+def test_customer_reply_reopens_pending_and_closed_starts_followup(app: App) -> None:
+    deliver(app, make_mail())
+    ticket = Ticket.get()
+    ticket.status = "pending"
+    ticket.save()
+    deliver(app, make_mail(subject=f"Re: [ACME-{ticket.id}] x", body="still broken\n"))
+    assert Ticket.get_by_id(ticket.id).status == "open"
+    Ticket.update(status="closed").where(Ticket.id == ticket.id).execute()
+    entry = deliver(app, make_mail(subject=f"Re: [ACME-{ticket.id}] x", body="again!\n"))
+    followup = Ticket.select().order_by(Ticket.id.desc()).first()
+    assert followup.id != ticket.id and followup.parent_id == ticket.id
+    assert entry.result.startswith(f"new ACME-{followup.id}")
+    actions = [e.action for e in Event.select().where(Event.ticket == ticket)]
+    assert "followup" in actions
+
+
+def test_html_only_mail_is_rendered_to_text(app: App) -> None:
+    raw = (b"From: h@customer.test\r\nTo: support@example.com\r\nSubject: html\r\n"
+           b"Message-ID: <html1@customer.test>\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: text/html; charset=utf-8\r\n\r\n"
+           b"<html><body><p>Hello <b>there</b></p><script>evil()</script>"
+           b"<ul><li>one</li><li>two</li></ul></body></html>\r\n")
+    deliver(app, raw)
+    body = Message.get(Message.direction == "in").body
+    assert "Hello there" in body and "one" in body and "<b>" not in body and "evil" not in body
+
+
+def test_attachments_are_content_addressed_with_safe_names(app: App) -> None:
+    raw = make_mail(attachments=[("../../etc/passwd", "text/plain", b"root:x:0:0\n"),
+                                 ("/abs/path/report.pdf", "application/pdf", b"%PDF-1.4 x"),
+                                 ("..\\..\\win.ini", "application/octet-stream", b"[x]"),
+                                 ("same.bin", "application/octet-stream", b"%PDF-1.4 x")])
+    entry = deliver(app, raw)
+    assert entry.status == "done", entry.last_error
+    names = sorted(a.filename for a in Attachment.select())
+    assert names == ["passwd", "report.pdf", "same.bin", "win.ini"]
+    root = app.data_dir / "attachments"
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    assert len(files) == 3  # the two identical payloads share one file
+    assert not (app.data_dir.parent / "etc").exists()
+    for path in files:
+        assert path.resolve().is_relative_to(root.resolve())
+
+
+def test_bounce_of_our_mail_lands_on_its_ticket_without_new_ticket(app: App) -> None:
+    deliver(app, make_mail())
+    ticket = Ticket.get()
+    ours = Signer("ACME", app.secret).message_id(ticket.id, "example.com")
+    dsn = (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.customer.test>\r\n"
+        "To: support@example.com\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        "Message-ID: <dsn1@mx.customer.test>\r\nAuto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.customer.test\r\n\r\n"
+        "Final-Recipient: rfc822; carol@customer.test\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"From: support@example.com\r\nTo: carol@customer.test\r\nMessage-ID: <{ours}>\r\n"
+        "Subject: [ACME-1] Printer on fire\r\n\r\n--B--\r\n"
+    ).encode()
+    entry = deliver(app, dsn, mail_from="")
+    assert entry.result.startswith(f"append ACME-{ticket.id}"), entry.result
+    assert Ticket.select().count() == 1
+    robot = Message.select().where(Message.direction == "in").order_by(Message.id.desc()).first()
+    assert robot.kind == "robot" and robot.classification == "bounce"
+    event = Event.get(Event.action == "robot_mail")
+    assert "carol@customer.test" in json.loads(event.detail)["bounced"]
+
+
+def test_processing_error_is_retried_then_quarantined(app: App, monkeypatch) -> None:
+    from maild import worker as worker_module
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("simulated failure in a stage")
+
+    monkeypatch.setattr(worker_module, "find_ticket", boom)
+    entry_id = spool.enqueue(app.db, make_mail(), source="pipe")
+    worker = make_worker(app)
+    for _ in range(app.config.worker.max_attempts):
+        SpoolEntry.update(not_before=None).where(SpoolEntry.id == entry_id).execute()
+        worker.run_once(ids=[entry_id])
+    entry = SpoolEntry.get_by_id(entry_id)
+    assert entry.status == "quarantined"
+    assert "simulated failure" in entry.last_error
+    assert Ticket.select().count() == 0
+    monkeypatch.undo()
+    spool.retry(app.db, entry_id)
+    make_worker(app).run_once(ids=[entry_id])
+    assert SpoolEntry.get_by_id(entry_id).status == "done"
+    assert Ticket.select().count() == 1
+
+
+def test_crash_before_commit_leaves_message_pending_and_it_is_done_once(app: App, monkeypatch):
+    """A worker that dies mid-transaction leaves nothing half-written; the next pass does it once."""
+    entry_id = spool.enqueue(app.db, make_mail(message_id="<crash@customer.test>"), source="pipe")
+    from maild.store import tickets as store_tickets
+
+    def die(*args, **kwargs):
+        raise SystemExit("killed mid-transaction")
+
+    monkeypatch.setattr(store_tickets, "add_watchers", die)
+    try:
+        make_worker(app).run_once(ids=[entry_id])
+    except SystemExit:
+        pass
+    monkeypatch.undo()
+    assert Ticket.select().count() == 0 and inbound() == 0
+    # The claim of the "dead" worker is still leased; release it as a restart would.
+    SpoolEntry.update(claimed_until=None).where(SpoolEntry.id == entry_id).execute()
+    make_worker(app).run_once(ids=[entry_id])
+    make_worker(app).run_once()
+    assert Ticket.select().count() == 1 and inbound() == 1
+    assert SpoolEntry.get_by_id(entry_id).status == "done"

@@ -1,0 +1,1 @@
+"""Real servers for tests: the ticketd daemon, a capturing SMTP relay, Dovecot."""
