@@ -95,6 +95,11 @@ class LoopConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class NotifyConfig:
+    acknowledge: bool = True  # send the `ack` template to the requester of a new ticket
+
+
+@dataclasses.dataclass(frozen=True)
 class AgentsConfig:
     authserv_id: str | None = None  # the border MTA's Authentication-Results id to trust
 
@@ -114,6 +119,7 @@ class Config:
     imap: ImapConfig = dataclasses.field(default_factory=ImapConfig)
     worker: WorkerConfig = dataclasses.field(default_factory=WorkerConfig)
     loop: LoopConfig = dataclasses.field(default_factory=LoopConfig)
+    notify: NotifyConfig = dataclasses.field(default_factory=NotifyConfig)
     agents: AgentsConfig = dataclasses.field(default_factory=AgentsConfig)
     attachments: AttachmentsConfig = dataclasses.field(default_factory=AttachmentsConfig)
     rules_dir: Path = Path("./rules")

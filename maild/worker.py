@@ -29,7 +29,7 @@ from maild.pipeline.addresses import (
 )
 from maild.pipeline.classify import Classification, classify
 from maild.pipeline.message import Address, InboundMessage
-from maild.pipeline.parse import ParseError, html_to_text, parse_message
+from maild.pipeline.parse import ADDRESS_RE, ParseError, html_to_text, parse_message
 from maild.pipeline.quotes import cut_html_quote, visible_text
 from maild.pipeline.thread import ThreadMatch, find_ticket, strip_reply_prefixes
 from maild.store import tickets as store
@@ -329,10 +329,16 @@ class _AlreadyDone(Exception):
 
 
 def sender_of(msg: InboundMessage) -> Address | None:
+    """Who wrote: From, else Sender, Reply-To, the envelope sender, Return-Path."""
     if msg.from_addr is not None:
         return msg.from_addr
-    env = msg.envelope_from.strip("<>").lower()
-    return Address(email=env) if "@" in env else None
+    candidates = [msg.header("sender") or "", *(a.email for a in msg.reply_to),
+                  msg.envelope_from, msg.header("return-path") or ""]
+    for value in candidates:
+        found = ADDRESS_RE.search(value)
+        if found:
+            return Address(email=found.group(0).lower())
+    return None
 
 
 def classify_with_loop(msg: InboundMessage, token: str, support: Sequence[str]) -> Classification:

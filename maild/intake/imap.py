@@ -248,9 +248,7 @@ def connect(mb: MailboxConfig) -> IMAPClient:
 def _login(client: IMAPClient, mb: MailboxConfig) -> None:
     try:
         if mb.oauth2 is None:
-            password = read_secret(
-                env=mb.password_env, file=mb.password_file, what=f"imap mailbox {mb.name}"
-            )
+            password = read_secret(env=mb.password_env, file=mb.password_file, what="password")
             client.login(mb.username, password or "")
         elif mb.oauth2.mechanism == "OAUTHBEARER":
             client.oauthbearer_login(mb.username, _oauth2_token(mb))
@@ -266,8 +264,10 @@ def _oauth2_token(mb: MailboxConfig) -> str:
     oauth2 = mb.oauth2
     assert oauth2 is not None
     if oauth2.token_file is not None:
-        token = read_secret(env=None, file=oauth2.token_file, what=f"imap mailbox {mb.name}")
-        return (token or "").splitlines()[0] if token else ""
+        token = read_secret(env=None, file=oauth2.token_file, what="oauth2.token_file")
+        if not token:
+            raise ImapError(f"oauth2.token_file {oauth2.token_file} is empty")
+        return token.splitlines()[0]
     command = shlex.split(oauth2.token_command or "")
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
@@ -422,17 +422,11 @@ class MailboxPoller:
         heads = _fetch(client, large, "BODY.PEEK[HEADER]", b"BODY[HEADER]")
         fetched = []
         for uid, size in group.items():
-            raw = bodies.get(uid)
-            if raw is not None and len(raw) <= limit:
-                fetched.append(_Fetched(uid, raw))
-            elif raw is not None or uid in heads:
-                fetched.append(
-                    _Fetched(
-                        uid,
-                        heads.get(uid, b""),
-                        self._too_large(folder, uid, max(size or 0, len(raw or b"")), limit),
-                    )
-                )
+            if uid in bodies:
+                fetched.append(_Fetched(uid, bodies[uid]))
+            elif uid in heads:
+                error = self._too_large(folder, uid, size or 0, limit)
+                fetched.append(_Fetched(uid, heads[uid], error))
             else:
                 log.warning(
                     "imap %s: %s: UID %s vanished before it could be fetched",
@@ -535,7 +529,11 @@ class MailboxPoller:
 
     def run(self, stop: threading.Event) -> None:
         """Sync and wait for news until ``stop`` is set; log failures and retry, never raise."""
-        opened = self.app.db.connect(reuse_if_open=True)
+        opened = False
+        try:
+            opened = self.app.db.connect(reuse_if_open=True)
+        except Exception as exc:  # the first query connects again (peewee's autoconnect)
+            log.warning("imap %s: database: %s", self.mailbox.name, describe(exc))
         try:
             while not stop.is_set():
                 try:
@@ -711,7 +709,9 @@ def _check_mailbox_live(mb: MailboxConfig) -> list[str]:
         ]
         for folder in mb.folders:
             if folder not in folders:
-                raise ImapError(f"the watched folder {folder!r} does not exist")
+                raise ImapError(
+                    f"the watched folder {folder!r} does not exist (folders: {', '.join(folders)})"
+                )
             lines.append(f"  {folder}: {_folder_report(client, mb.name, folder)}")
         if mb.move_to:
             exists = "exists" if mb.move_to in folders else "will be created"
@@ -735,6 +735,6 @@ def _folder_report(client: IMAPClient, mailbox: str, folder: str) -> str:
     else:
         progress = f"spooled up to UID {state.last_uid}"
     return (
-        f"{status.get(b'MESSAGES')} messages, {status.get(b'UNSEEN')} unseen, "
+        f"messages {status.get(b'MESSAGES')}, unseen {status.get(b'UNSEEN')}, "
         f"UIDVALIDITY {uidvalidity}, {progress}"
     )

@@ -1,10 +1,22 @@
 """The automatic-mail hook: acknowledge new tickets, and act on bounces of our own mail.
 
-Runs inside the worker's transaction, so the acknowledgement is queued atomically with the ticket.
-Every decision not to send is recorded on the ticket with its reason.
+Runs inside the worker's transaction, so the acknowledgement is queued atomically with the ticket
+(unless ``notify.acknowledge`` is off).
+Every decision not to send is recorded on the ticket with its reason. Composing runs in a
+savepoint: if it fails in a way nobody foresaw, the ticket and the customer's message are still
+stored (with a ``mail_error`` event) instead of the whole message going to quarantine.
+
+A bounce (DSN) that threads to a ticket is recorded there as a ``bounce`` event, and the failed
+recipients we had written to on that ticket get no automatic mail for
+``loop.bounce_suppress_days``. Only those: a forged DSN cannot silence a stranger. A delay warning
+(every DSN action ``delayed``) is recorded but suppresses nothing: the mail may still arrive.
 """
 
 from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING
 
 from maild.app import App
 from maild.notify.compose import queue_mail
@@ -12,35 +24,58 @@ from maild.notify.loop import refusal, suppress
 from maild.notify.templates import Renderer
 from maild.pipeline.message import Address
 from maild.store import tickets as store
+from maild.store.models import Message, Ticket
+
+if TYPE_CHECKING:
+    from maild.worker import StoreContext
+
+log = logging.getLogger("ticketd.notify")
+DELAY_ONLY = "delivery-status: delayed"
 
 
 class AutoMail:
+    """The worker hook (``hook(ctx)``) that sends acknowledgements and records bounces."""
+
     def __init__(self, app: App, renderer: Renderer | None = None) -> None:
         self.app = app
         self.renderer = renderer or Renderer(app.config.templates_dir)
 
-    def __call__(self, ctx) -> None:  # ctx: maild.worker.StoreContext
-        app, ticket, now = self.app, ctx.ticket, ctx.message.created_at
+    def __call__(self, ctx: StoreContext) -> None:
         if ctx.verdict.kind == "bounce" and ctx.verdict.bounced_recipients:
-            days = app.config.loop.bounce_suppress_days
+            self._bounce(ctx)
+        if ctx.event != "new_ticket" or ctx.ticket.spam or not self.app.config.notify.acknowledge:
+            return
+        self._acknowledge(ctx)
+
+    def _bounce(self, ctx: StoreContext) -> None:
+        app, ticket, now = self.app, ctx.ticket, ctx.message.created_at
+        failed = list(ctx.verdict.bounced_recipients)
+        delay_only = DELAY_ONLY in ctx.verdict.reasons
+        ours = mailed_addresses(ticket)
+        days = app.config.loop.bounce_suppress_days
+        done: list[str] = []
+        if not delay_only:
             done = suppress(
-                ctx.verdict.bounced_recipients,
+                [a for a in failed if a.lower() in ours],
                 days=days,
                 now=now,
                 reason=f"bounce on {app.config.prefix}-{ticket.id}",
             )
-            store.add_event(
-                ticket,
-                "bounce",
-                actor="system",
-                at=now,
-                message=ctx.message,
-                recipients=done,
-                suppressed_days=days,
-            )
-            ctx.outcome.append("bounce recorded")
-        if ctx.event != "new_ticket" or ticket.spam:
-            return
+        store.add_event(
+            ticket,
+            "bounce",
+            actor="system",
+            at=now,
+            message=ctx.message,
+            recipients=failed,
+            suppressed=done,
+            suppressed_days=days if done else 0,
+            delayed=delay_only,
+        )
+        ctx.outcome.append("bounce recorded")
+
+    def _acknowledge(self, ctx: StoreContext) -> None:
+        app, ticket, now = self.app, ctx.ticket, ctx.message.created_at
         requester = ticket.requester
         why = refusal(
             requester.email, support=app.config.support_addresses, config=app.config.loop, now=now
@@ -57,15 +92,42 @@ class AutoMail:
             )
             ctx.outcome.append(f"no ack: {why}")
             return
-        queue_mail(
-            app,
-            self.renderer,
-            ticket,
-            template="ack",
-            to=[Address(requester.email, requester.name)],
-            now=now,
-            kind="auto",
-            automatic=True,
-            answering=ctx.message,
-        )
+        try:
+            with app.db.atomic():  # a savepoint inside the worker's transaction
+                queue_mail(
+                    app,
+                    self.renderer,
+                    ticket,
+                    template="ack",
+                    to=[Address(requester.email, requester.name)],
+                    now=now,
+                    kind="auto",
+                    automatic=True,
+                    answering=ctx.message,
+                )
+        except Exception as exc:
+            log.exception("acknowledgement for %s-%s failed", app.config.prefix, ticket.id)
+            store.add_event(
+                ticket,
+                "mail_error",
+                actor="system",
+                at=now,
+                message=ctx.message,
+                template="ack",
+                error=f"{type(exc).__name__}: {str(exc)[:500]}",
+            )
+            ctx.outcome.append(f"no ack: {type(exc).__name__}")
+            return
         ctx.outcome.append("ack queued")
+
+
+def mailed_addresses(ticket: Ticket) -> set[str]:
+    """Every address we sent mail to on ``ticket`` (lower-cased)."""
+    found: set[str] = set()
+    rows = Message.select(Message.to_addrs, Message.cc_addrs).where(
+        (Message.ticket == ticket) & (Message.direction == "out")
+    )
+    for row in rows:
+        for column in (row.to_addrs, row.cc_addrs):
+            found.update(a.lower() for a in json.loads(column or "[]"))
+    return found

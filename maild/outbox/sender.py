@@ -2,8 +2,12 @@
 
 Delivery is at-least-once: a row is marked sent only after the relay accepted it, so a crash
 between the relay's 250 and our commit sends that message again after the restart (the Message-ID
-is the same, so the recipient's client shows it once). A 5xx answer marks the row failed with the
-answer; ``ticketd outbox retry ID`` queues it again.
+is the same, so the recipient's client shows it once). A row is claimed with a lease; the claim of
+a process that died (kill -9) is released when the daemon starts again, an abandoned one from
+another host when its lease expires. A 5xx answer marks the row failed with the answer;
+``ticketd outbox retry ID`` queues it again. Recipients the relay deferred with 4xx while it
+accepted the others get a new row of their own, so nobody is dropped and nobody gets it twice.
+Every time comes from ``app.clock``, so tests move time instead of sleeping.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import datetime as dt
 import json
 import logging
 import threading
+from collections.abc import Callable
 
 from maild.app import App
 from maild.errors import NotFoundError
@@ -27,10 +32,12 @@ LEASE_SECONDS = 300
 
 def backoff(attempts: int, first: float, cap: float) -> float:
     """Seconds before the next try after ``attempts`` failures: first, 2*first, 4*first ... cap."""
-    return min(cap, first * (2 ** max(attempts - 1, 0)))
+    return min(cap, first * (2 ** min(max(attempts - 1, 0), 60)))
 
 
 class Sender:
+    """Delivers due outbox rows through one transport; ``run_once`` is a single pass."""
+
     def __init__(self, app: App, transport: Transport | None = None) -> None:
         self.app = app
         self.transport = transport or make_transport(app.config.smtp_out)
@@ -38,6 +45,7 @@ class Sender:
         self._outage_logged = False
 
     def claim(self) -> OutboxEntry | None:
+        """Take the next due row (a lease of LEASE_SECONDS), counting the attempt; or None."""
         now = self.app.clock.now()
         due = (
             (OutboxEntry.status == QUEUED)
@@ -82,7 +90,7 @@ class Sender:
         return handled
 
     def deliver(self, entry: OutboxEntry) -> str:
-        cfg = self.app.config.smtp_out.retry
+        """Send one claimed row; returns its new status (sent, queued for a retry, failed)."""
         now = self.app.clock.now()
         name = f"{entry.id:08d}-{(entry.ticket_id or 0)}"
         try:
@@ -94,32 +102,66 @@ class Sender:
             log.warning("outbox #%s failed permanently: %s", entry.id, exc)
             return FAILED
         except TemporaryFailure as exc:
-            if entry.attempts >= cfg.max_attempts:
-                self._finish(
-                    entry, status=FAILED, error=f"gave up after {entry.attempts} attempts: {exc}"
+            return self._defer(entry, str(exc))
+        except Exception as exc:  # a bug or an odd row: retry with backoff, never spin
+            log.exception("outbox #%s: unexpected error while sending", entry.id)
+            self.transport.close()
+            return self._defer(entry, f"{type(exc).__name__}: {exc}")
+        self._outage_logged = False
+        with write_tx(self.app.db):
+            self._finish(entry, status=SENT, error=None, result=result.detail)
+            if result.deferred:
+                again = OutboxEntry.create(
+                    ticket=entry.ticket_id,
+                    message=entry.message_id,
+                    kind=entry.kind,
+                    auto_to=None,  # the rate limit counted the original row
+                    mail_from=entry.mail_from,
+                    rcpt_tos=json.dumps(list(result.deferred)),
+                    raw=entry.raw,
+                    created_at=now,
+                    next_attempt_at=now + dt.timedelta(seconds=self._delay(1)),
+                    last_error=f"deferred by the relay on outbox #{entry.id}: {result.detail}",
                 )
                 log.warning(
-                    "outbox #%s failed: gave up after %s attempts", entry.id, entry.attempts
+                    "outbox #%s: %s deferred, queued again as #%s",
+                    entry.id,
+                    ", ".join(result.deferred),
+                    again.id,
                 )
-                return FAILED
-            delay = backoff(entry.attempts, cfg.first_seconds, cfg.max_seconds)
-            with write_tx(self.app.db):
-                OutboxEntry.update(
-                    last_error=str(exc)[:2000],
-                    claimed_by=None,
-                    claimed_until=None,
-                    next_attempt_at=now + dt.timedelta(seconds=delay),
-                ).where(OutboxEntry.id == entry.id).execute()
-            if not self._outage_logged:
-                log.warning("outbox #%s deferred %.0fs: %s", entry.id, delay, exc)
-                self._outage_logged = True
-            return QUEUED
-        self._outage_logged = False
-        self._finish(entry, status=SENT, error=None, result=result)
         log.info(
-            "outbox #%s sent to %s: %s", entry.id, ", ".join(json.loads(entry.rcpt_tos)), result
+            "outbox #%s sent to %s: %s",
+            entry.id,
+            ", ".join(json.loads(entry.rcpt_tos)),
+            result.detail,
         )
         return SENT
+
+    def _delay(self, attempts: int) -> float:
+        cfg = self.app.config.smtp_out.retry
+        return backoff(attempts, cfg.first_seconds, cfg.max_seconds)
+
+    def _defer(self, entry: OutboxEntry, error: str) -> str:
+        """A temporary failure: try again after the backoff, or give up after max_attempts."""
+        max_attempts = self.app.config.smtp_out.retry.max_attempts
+        if entry.attempts >= max_attempts:
+            self._finish(
+                entry, status=FAILED, error=f"gave up after {entry.attempts} attempts: {error}"
+            )
+            log.warning("outbox #%s failed: gave up after %s attempts", entry.id, entry.attempts)
+            return FAILED
+        delay = self._delay(entry.attempts)
+        with write_tx(self.app.db):
+            OutboxEntry.update(
+                last_error=error[:2000],
+                claimed_by=None,
+                claimed_until=None,
+                next_attempt_at=self.app.clock.now() + dt.timedelta(seconds=delay),
+            ).where(OutboxEntry.id == entry.id).execute()
+        if not self._outage_logged:  # once per outage, not once per message
+            log.warning("outbox #%s deferred %.0fs: %s", entry.id, delay, error)
+            self._outage_logged = True
+        return QUEUED
 
     def _finish(
         self, entry: OutboxEntry, *, status: str, error: str | None, result: str | None = None
@@ -136,25 +178,33 @@ class Sender:
 
 
 def retry(app: App, entry_id: int) -> OutboxEntry:
-    """Queue a failed (or deferred) row again, due now."""
+    """Queue a failed (or deferred) row again, due now, with a fresh count of attempts.
+
+    A row that a sender holds right now keeps its claim, so it is not sent twice at once.
+    """
+    now = app.clock.now()
     with write_tx(app.db):
         entry = OutboxEntry.get_or_none(OutboxEntry.id == entry_id)
         if entry is None:
             raise NotFoundError(f"outbox entry {entry_id} does not exist")
         if entry.status == SENT:
             raise NotFoundError(f"outbox entry {entry_id} was already sent at {entry.sent_at}")
+        held = entry.claimed_until is not None and entry.claimed_until > now
         OutboxEntry.update(
             status=QUEUED,
             attempts=0,
-            next_attempt_at=app.clock.now(),
-            claimed_by=None,
-            claimed_until=None,
+            next_attempt_at=now,
+            claimed_by=entry.claimed_by if held else None,
+            claimed_until=entry.claimed_until if held else None,
         ).where(OutboxEntry.id == entry_id).execute()
     return OutboxEntry.get_by_id(entry_id)
 
 
-def start_sender_thread(app: App, stop: threading.Event, wake) -> list[threading.Thread]:
-    """The daemon's delivery loop: a pass every ``smtp_out.poll_seconds``."""
+def start_sender_thread(
+    app: App, stop: threading.Event, wake: Callable[[], None]
+) -> list[threading.Thread]:
+    """The daemon's delivery loop: a pass every ``smtp_out.poll_seconds`` (``wake`` is unused:
+    the worker's wake-up belongs to the worker)."""
 
     def loop() -> None:
         app.db.connect(reuse_if_open=True)

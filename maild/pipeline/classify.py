@@ -24,7 +24,19 @@ Signals (every one found is listed in :attr:`Classification.reasons`):
 Subjects and wording are *weak* signals: a person may well write
 "undeliverable" in a normal mail.  A bounce subject or bounce wording only
 counts together with a robot sender or other header evidence; an auto-reply
-subject only counts in the exact shape robots use ("Automatic reply: ...").
+subject only counts on its own in the exact shape robots use ("Automatic
+reply: ..."), and subjects people write too ("Auto: ...", "Thank you for your
+email") alone only make the message auto-generated.  That matters because the
+worker drops bounces and auto-replies that concern no ticket, while other
+robots still open one (without an acknowledgement).
+
+Kinds, strongest evidence first: challenge-response -> ``autoreply``; MDN / ARF
+-> ``auto-generated``; failed or delayed DSN, ``X-Failed-Recipients``,
+MAILER-DAEMON -> ``bounce``; successful DSN -> ``auto-generated``; auto-reply
+evidence -> ``autoreply``; other auto-submitted mail -> ``auto-generated``
+(``autoreply`` when it answers a message); list fields / ``Precedence: bulk``
+-> ``list``; a null sender, ``Precedence: junk`` and the like ->
+``auto-generated``.
 
 ``envelope_from`` is the SMTP reverse path as the intake saw it: ``"<>"`` for a
 null sender (that is what aiosmtpd reports), ``""`` when unknown - then the
@@ -75,7 +87,9 @@ class Classification:
 
     ``bounced_recipients`` (lower-cased) is only filled for bounces and
     ``original_message_ids`` (without ``<>``) only for robots that refer to an
-    earlier message (bounces, auto-replies, reports).
+    earlier message (bounces, auto-replies, reports).  A DSN whose every action
+    is ``delayed`` has the reason ``"delivery-status: delayed"`` (the bounce
+    handling in :mod:`maild.notify.auto` relies on that exact string).
     """
 
     kind: str
@@ -98,13 +112,10 @@ _ADDR_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.ASCII)
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
 _REPLY_PREFIX_RE = re.compile(r"^\s*(?:(?:re|aw|sv|vs|antw|odp|r|fwd?|wg|tr|rv)\s*:\s*)+", re.I)
 
-# Markers robots put at the start of an auto-reply subject ("Automatic reply: ...").
+# Markers only auto-replies put at the start of a subject ("Automatic reply: ...").
 _AUTOREPLY_MARKER = r"""(?:
     auto(?:matic|matische?)?[\s_-]*(?:reply|response|antwort|answer|respon[sd]\w*)
-    | autoreply | autoresponder
-    | out\s+of\s+(?:the\s+)?office
-    | away\s+from\s+(?:the\s+|my\s+)?(?:office|desk|e-?mail)
-    | on\s+vacation | vacation(?:\s+(?:reply|notice|message|response))?
+    | autoreply | autoresponder | out\s+of\s+(?:the\s+)?office
     | abwesenheits?(?:notiz|meldung|nachricht)
     | automatische\s+(?:antwort|r[üu]ckantwort)
     | r[ée]ponse\s+automatique | absence\s+du\s+bureau
@@ -113,20 +124,26 @@ _AUTOREPLY_MARKER = r"""(?:
     | automatyczna\s+odpowied[źz] | automatick[áa]\s+odpov[eě]ď
     | automatiskt?\s+svar | automaattinen\s+vastaus
 )"""
-# A marker followed by ":" / "]" or standing alone; "Auto:"; auto-acknowledgements.
+# Auto-reply subjects: a marker followed by ":" / "]" or standing alone; "... (Automatic
+# Response)"; Lotus Notes' "[AUTO:] Jane Doe is out of the office" (not after "Re:").
 _AUTOREPLY_SUBJECT_RE = re.compile(
     rf"""^\s*\[?\s*{_AUTOREPLY_MARKER}(?:\s+auto-?reply)?\s*(?:[:\]]|$)
-    | ^\s*\[?\s*auto\s*[:\]]
+    | \((?:automatic|auto)[\s-]*(?:response|reply|antwort)\)
+    | ^\s*(?:auto\s*:\s*)?[^:]{{0,80}}\bis\s+out\s+of\s+(?:the\s+)?office\b
+    """,
+    re.I | re.X,
+)
+# Subjects people may write too ("Auto: ..." is also German for car): they only make an
+# auto-reply together with another robot cue.
+_AUTOACK_SUBJECT_RE = re.compile(
+    r"""^\s*\[?\s*(?:
+        auto | on\s+vacation | vacation(?:\s+(?:reply|notice|message|response))?
+        | away\s+from\s+(?:the\s+|my\s+)?(?:office|desk|e-?mail)
+    )\s*(?:[:\]]|$)
     | ^\s*thank\s+you\s+for\s+(?:your\s+)?(?:e-?mail|message|contacting)
     | ^\s*we\s+(?:have\s+)?received\s+your\s+(?:e-?mail|message|request)
     """,
     re.I | re.X,
-)
-# "... (Automatic Response)" appended by some systems, "X is out of the office".
-_AUTOREPLY_SUFFIX_RE = re.compile(
-    r"\((?:automatic|auto)[\s-]*(?:response|reply|antwort)\)"
-    r"|\bis\s+out\s+of\s+(?:the\s+)?office\b",
-    re.I,
 )
 _BOUNCE_SUBJECT_RE = re.compile(
     r"""^\s*(?:
@@ -177,11 +194,12 @@ _BOUNCE_BODY_RE = re.compile(
     """,
     re.I | re.X,
 )
-# Challenge-response systems asking the sender to get on an allow list (with a link).
+# Challenge-response systems asking the sender to get on an allow list.  Only counts
+# with a link in the text and another robot cue (see _decide).
 _CHALLENGE_RE = re.compile(
     r"""
-    (?:add|added)\s+(?:yourself|your\s+(?:e-?mail\s+)?address)\s+to\s+(?:my|the|their)?\s*
-        (?:[\w-]+\s+)?(?:guest|allowed|approved|safe|white|sender|contact)[\s-]*(?:list|senders)
+    add\s+(?:yourself|your\s+(?:e-?mail\s+)?address)\s+to\s+my\s+
+        (?:[\w-]+\s+)?(?:guest|allowed|approved|safe|white|sender)[\s-]*(?:list|senders)
     | have\s+your\s+(?:e-?mail\s+)?address\s+added\s+to\s+the\s+recipient'?s?\s+
         (?:allowed|approved|safe|white)[\s-]*(?:list|senders)
     | (?:your\s+message|the\s+message\s+you\s+sent)\s+(?:about\s+.{0,120}?\s+)?
@@ -189,10 +207,8 @@ _CHALLENGE_RE = re.compile(
     | (?:verify|confirm)\s+that\s+you\s+are\s+(?:a\s+)?
         (?:human|real\s+person|not\s+a\s+(?:robot|spammer))
     | this\s+(?:account|mailbox|e-?mail\s+address)\s+is\s+protected\s+by
-    | (?:listed\s+on|added\s+to|add\s+yourself\s+to)\s+(?:my|the)\s+(?:[\w-]+\s+){0,2}
-        (?:guest|allowed|approved|safe|white)[\s-]*list
-    | screens\s+(?:your\s+|incoming\s+)?e-?mail
-    | spam\s*arrest | sender\s+not\s+pre-?approved
+    | confirm\s+that\s+you(?:'re|\s+are)\s+(?:now\s+)?listed\s+on\s+my\s+
+        (?:[\w-]+\s+){0,2}(?:guest|allowed|approved|safe|white)[\s-]*list
     """,
     re.I | re.X,
 )
@@ -252,8 +268,10 @@ _AUTO_HEADERS = (
     ("X-Autogenerated", AUTO_GENERATED),
 )
 _DS_FIELD_RE = re.compile(
-    r"^(final-recipient|original-recipient|action|status)\s*:\s*(.*)$", re.I | re.M
+    r"^(final-recipient|original-recipient|action|status)[ \t]*:[ \t]*(.*)$", re.I | re.M
 )
+# Hints that make a message a robot on their own (auto-generated unless more is known).
+_WEAK_ROBOT_HINTS = ("null-sender", "precedence", "precedence-junk", "suppress", "bulk-sender")
 _DSN_FAIL_ACTIONS = frozenset({"failed", "delayed"})
 _DSN_OK_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
 _DS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
@@ -626,16 +644,18 @@ def _check_sender(msg: Message, ev: _Evidence, envelope_from: str) -> None:
 
 def _check_subject(msg: Message, ev: _Evidence) -> None:
     ev.subject = " ".join(_headers(msg, "Subject")[:1])
-    match = _AUTOREPLY_SUBJECT_RE.search(ev.subject) or _AUTOREPLY_SUFFIX_RE.search(ev.subject)
-    if match:
-        ev.add(f'auto-reply subject ("{match.group(0).strip()}")', "subject-autoreply")
-    match = _BOUNCE_SUBJECT_RE.search(ev.subject)
-    if match:
-        ev.add(f'bounce subject ("{match.group(0).strip()}")', "subject-bounce")
+    for pattern, what, hint in (
+        (_AUTOREPLY_SUBJECT_RE, "auto-reply subject", "subject-autoreply"),
+        (_AUTOACK_SUBJECT_RE, "auto-reply-like subject", "subject-autoack"),
+        (_BOUNCE_SUBJECT_RE, "bounce subject", "subject-bounce"),
+    ):
+        match = pattern.search(ev.subject)
+        if match and not (hint == "subject-autoack" and ev.has("subject-autoreply")):
+            ev.add(f'{what} ("{match.group(0).strip()[:40]}")', hint)
 
 
 def _check_failed_recipients(msg: Message, ev: _Evidence) -> None:
-    values = _headers(msg, "X-Failed-Recipients")
+    values = [v for v in _headers(msg, "X-Failed-Recipients") if v]
     if values:
         ev.add("X-Failed-Recipients", "failed-recipients")
         for value in values:
@@ -654,7 +674,7 @@ def _enclosed_ids(part: Message, ctype: str) -> list[str]:
     try:
         return _message_ids(_raw_headers(parser.parsestr(text), "Message-ID"))
     except Exception:
-        return _message_ids(re.findall(r"^message-id\s*:\s*(.*)$", text, re.I | re.M))
+        return _message_ids(re.findall(r"^message-id[ \t]*:[ \t]*(.*)$", text, re.I | re.M))
 
 
 def _check_report(msg: Message, ev: _Evidence) -> None:
@@ -675,6 +695,7 @@ def _check_report(msg: Message, ev: _Evidence) -> None:
         elif ctype == "message/feedback-report":
             ev.add("feedback-report (ARF)", "arf")
         elif (ctype in _MESSAGE_TYPES or ctype in _HEADERS_TYPES) and part is not msg:
+            ev.hints.add("enclosed")
             ev.original_ids.extend(_enclosed_ids(part, ctype))
     if report_type == "disposition-notification":
         ev.add("disposition-notification (MDN)", "mdn")
@@ -686,7 +707,7 @@ def _check_report(msg: Message, ev: _Evidence) -> None:
 
 def _mdn_original_ids(part: Message) -> list[str]:
     text = _fields_text(part)
-    return _message_ids(re.findall(r"^original-message-id\s*:\s*(.*)$", text, re.I | re.M))
+    return _message_ids(re.findall(r"^original-message-id[ \t]*:[ \t]*(.*)$", text, re.I | re.M))
 
 
 def _check_text(msg: Message, ev: _Evidence) -> None:
@@ -760,12 +781,13 @@ def _text_recipients(msg: Message, text: str, exclude_ids: Iterable[str]) -> lis
 
 
 def _is_reply(msg: Message, subject: str) -> bool:
-    return bool(_headers(msg, "In-Reply-To")) or bool(_REPLY_PREFIX_RE.match(subject))
+    return any(_headers(msg, "In-Reply-To")) or bool(_REPLY_PREFIX_RE.match(subject))
 
 
 def _decide(msg: Message, ev: _Evidence) -> str:
     """Pick the kind from the collected hints, strongest evidence first."""
-    if ev.has("challenge"):
+    robot_cue = ev.has("report", "null-sender", "noreply", "auto-submitted", AUTOREPLY)
+    if ev.has("challenge") and (robot_cue or _is_reply(msg, ev.subject)):
         return AUTOREPLY
     if ev.has("mdn", "arf"):
         return AUTO_GENERATED
@@ -778,18 +800,22 @@ def _decide(msg: Message, ev: _Evidence) -> str:
     robot_sender = ev.has("null-sender", "postmaster", "auto-submitted")
     if ev.has("subject-bounce") and robot_sender:
         return BOUNCE
-    if ev.has("postmaster", "noreply") and ev.has("body-bounce", "report"):
+    if ev.has("postmaster") and ev.has("body-bounce", "report"):
+        return BOUNCE
+    if ev.has("noreply") and ev.has("body-bounce") and ev.has("enclosed", "subject-bounce"):
         return BOUNCE
     if ev.has("report"):
         return AUTO_GENERATED
     if ev.has(AUTOREPLY, "subject-autoreply"):
+        return AUTOREPLY
+    if ev.has("subject-autoack") and ev.has(*_WEAK_ROBOT_HINTS, "noreply", AUTO_GENERATED):
         return AUTOREPLY
     if ev.has(AUTO_GENERATED) or (ev.has("suppress") and _is_reply(msg, ev.subject)):
         # "Auto-Submitted: auto-generated" answering a message is an auto-reply.
         return AUTOREPLY if _is_reply(msg, ev.subject) else AUTO_GENERATED
     if ev.has(LIST, "precedence"):
         return LIST
-    if ev.has("null-sender", "precedence-junk", "suppress", "bulk-sender"):
+    if ev.has(*_WEAK_ROBOT_HINTS, "subject-autoack"):
         return AUTO_GENERATED
     return HUMAN
 

@@ -29,6 +29,7 @@ logging.getLogger("mailparser").setLevel(logging.ERROR)  # it logs every unknown
 
 MAX_DEPTH = 30  # MIME nesting deeper than this is kept as raw bytes, not walked
 MAX_PARTS = 500
+ADDRESS_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 MSGID_RE = re.compile(r"<([^<>\s]{1,490})>")
 _WS = re.compile(r"\s+")
 
@@ -137,12 +138,15 @@ def _first_msgid(value: str) -> str | None:
 
 
 def _subject(mp: mailparser.MailParser | None, em: Message) -> str:
-    if mp is not None:
+    raw = _raw_header(em, "subject")
+    if mp is not None and raw.isascii():
+        # mail-parser decodes encoded words in odd charsets well; raw 8-bit bytes it drops, so
+        # those are decoded here (UTF-8, else Latin-1) instead.
         try:
             return one_line(mp.subject or "")
         except Exception:
             pass
-    return one_line(_decode(_raw_header(em, "subject")))
+    return one_line(_decode(raw))
 
 
 def _addresses(mp: mailparser.MailParser | None, em: Message, name: str) -> list[Address]:
@@ -162,6 +166,12 @@ def _addresses(mp: mailparser.MailParser | None, em: Message, name: str) -> list
         if "@" not in addr or " " in addr or len(addr) > 320:
             continue
         out.append(Address(email=addr, name=one_line(display or "")[:200]))
+    if not out:
+        # Broken syntax such as "From: Big Bug bb@bug.com": take the first thing shaped like an
+        # address, so the sender is not lost to a missing pair of angle brackets.
+        found = ADDRESS_RE.search(_decode(_raw_header(em, name)))
+        if found:
+            out.append(Address(email=found.group(0).lower()))
     return out
 
 

@@ -3,9 +3,10 @@
 Policy:
 - ``round_robin``: the available members, in the order the agents are declared, take turns. The
   last agent chosen is kept in ``KeyValue`` (key ``assign.round_robin.<team>``), so the rotation
-  carries on after a restart; if that agent has left the team, the turn goes to whoever now holds
-  the same position. On PostgreSQL the row is locked (``FOR UPDATE``) so two instances never hand
-  out the same turn; SQLite's write transaction already serialises writers.
+  carries on after a restart; if that agent has left the team (or is away), the turn goes to the
+  member who followed them, who now holds their position. On PostgreSQL the row is locked
+  (``FOR UPDATE``) so two instances never hand out the same turn; SQLite's write transaction
+  already serialises writers.
 - ``least_open``: the available member with the fewest tickets in new, open or pending; ties go to
   the member declared first.
 - ``none``, an unknown team, or a team without available members: nobody.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import cast
 
 from peewee import Database, fn
 
@@ -78,10 +80,15 @@ def round_robin(db: Database, team: str, members: tuple[Agent, ...]) -> Assignme
         state = {}
     emails = [a.email for a in members]
     last = state.get("last")
+    previous = state.get("position")
     if last in emails:
         position = emails.index(last) + 1
+    elif isinstance(previous, int) and not isinstance(previous, bool):
+        # The last agent left the team (or went away): whoever followed them now holds their
+        # position, so the turn passes to them.
+        position = previous
     else:
-        position = state.get("position", -1) + 1 if isinstance(state.get("position"), int) else 0
+        position = 0
     position %= len(emails)
     chosen = emails[position]
     KeyValue.update(value=json.dumps({"last": chosen, "position": position})).where(
@@ -104,8 +111,9 @@ def least_open(team: str, members: tuple[Agent, ...]) -> Assignment:
         .where(Ticket.assignee.in_(emails), Ticket.status.in_(OPEN_STATUSES))
         .group_by(Ticket.assignee)
     )
-    for row in query.tuples():
-        counts[row[0]] = int(row[1])
+    rows = cast("list[tuple[str, int]]", list(query.tuples()))
+    for assignee, count in rows:
+        counts[assignee] = int(count)
     chosen = min(emails, key=lambda e: counts[e])  # min keeps the first of equals
     loads = ", ".join(f"{e} {n}" for e, n in counts.items())
     return Assignment(

@@ -27,7 +27,7 @@ import difflib
 import logging
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import regex
@@ -331,12 +331,30 @@ class ConditionCompiler:
 # --- testing ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Outcome:
-    """Whether a condition held, and the part of it that decided, in words."""
+    """Whether a condition held, and the part of it that decided, in words.
 
-    matched: bool
-    reason: str
+    The words are rendered only when asked for (``reason``), so evaluating a thousand rules does
+    not format a thousand explanations nobody reads; the values they quote are immutable.
+    """
+
+    __slots__ = ("_why", "matched")
+
+    def __init__(self, matched: bool, why: str | Callable[[], str]) -> None:
+        self.matched = matched
+        self._why = why
+
+    @property
+    def reason(self) -> str:
+        if not isinstance(self._why, str):
+            self._why = self._why()
+        return self._why
+
+    def __repr__(self) -> str:
+        return f"Outcome({self.matched}, {self.reason!r})"
+
+
+_CLOSE = Outcome(True, ")")
 
 
 class MatchContext:
@@ -461,14 +479,24 @@ def _operands(test: TextTest | RegexTest) -> str:
     return repr(items[0]) if len(items) == 1 else "[" + ", ".join(map(repr, items)) + "]"
 
 
-def _fits(op: str, value: str, operand: str) -> bool:
-    if op == "contains":
-        return operand in value
-    if op == "equals":
-        return value == operand
-    if op == "starts_with":
-        return value.startswith(operand)
-    return value.endswith(operand)
+def _text_hit(op: str, lowered: tuple[str, ...], operands: tuple[str, ...]) -> str | None:
+    """The first operand that fits one of the values, or None."""
+    for value in lowered:
+        if op == "equals":
+            if value in operands:
+                return value
+            continue
+        for operand in operands:
+            if op == "contains":
+                if operand in value:
+                    return operand
+            elif value.startswith(operand) if op == "starts_with" else value.endswith(operand):
+                return operand
+    return None
+
+
+def _missed(label: str, test: TextTest | RegexTest, values: tuple[str, ...]) -> str:
+    return f"{label} {test.op} {_operands(test)}: no ({label}: {shown(values)})"
 
 
 def _field_test(
@@ -479,11 +507,10 @@ def _field_test(
     ctx: MatchContext,
 ) -> Outcome:
     if isinstance(test, TextTest):
-        for value in lowered:
-            for operand in test.operands:
-                if _fits(test.op, value, operand):
-                    return Outcome(True, f"{label} {test.op} {operand!r}")
-        return Outcome(False, f"{label} {test.op} {_operands(test)}: no ({label}: {shown(values)})")
+        operand = _text_hit(test.op, lowered, test.operands)
+        if operand is not None:
+            return Outcome(True, partial("{} {} {!r}".format, label, test.op, operand))
+        return Outcome(False, partial(_missed, label, test, values))
     if isinstance(test, ExistsTest):
         present = any(values)
         if present == test.expected:
@@ -496,27 +523,37 @@ def _field_test(
             if found is False:
                 timed_out.append(pattern.pattern)
             elif found is not None:
+                text = found.group()
                 return Outcome(
-                    True, f"{label} matches /{pattern.pattern}/ (found {shown([found.group()])})"
+                    True,
+                    partial(
+                        "{} matches /{}/ (found {})".format, label, pattern.pattern, shown([text])
+                    ),
                 )
     if timed_out:
         return Outcome(
             False, f"{label} matches /{timed_out[0]}/: the search timed out and counts as no match"
         )
-    return Outcome(False, f"{label} matches {_operands(test)}: no ({label}: {shown(values)})")
+    return Outcome(False, partial(_missed, label, test, values))
 
 
 def _field(cond: FieldCond, ctx: MatchContext) -> Outcome:
     label = f"header {cond.header}" if cond.header is not None else cond.field
     values = ctx.values(cond.field, cond.header)
     lowered = ctx.lowered(cond.field, cond.header)
-    reasons = []
+    if len(cond.tests) == 1:
+        return _field_test(cond.tests[0], label, values, lowered, ctx)
+    held = []
     for test in cond.tests:
         outcome = _field_test(test, label, values, lowered, ctx)
         if not outcome.matched:
             return outcome
-        reasons.append(outcome.reason)
-    return Outcome(True, " and ".join(reasons))
+        held.append(outcome)
+    return Outcome(True, partial(_joined, " and ", "", held))
+
+
+def _joined(sep: str, prefix: str, outcomes: list[Outcome]) -> str:
+    return prefix + sep.join(o.reason for o in outcomes)
 
 
 def _attachment(cond: AttachmentCond, ctx: MatchContext) -> Outcome:
@@ -538,24 +575,24 @@ def check(cond: Condition, ctx: MatchContext) -> Outcome:
     if isinstance(cond, FieldCond):
         return _field(cond, ctx)
     if isinstance(cond, AllOf):
-        reasons = []
+        held = []
         for item in cond.items:
             outcome = check(item, ctx)
             if not outcome.matched:
                 return outcome
-            reasons.append(outcome.reason)
-        return Outcome(True, " and ".join(reasons))
+            held.append(outcome)
+        return Outcome(True, partial(_joined, " and ", "", held))
     if isinstance(cond, AnyOf):
-        reasons = []
+        missed = []
         for item in cond.items:
             outcome = check(item, ctx)
             if outcome.matched:
                 return outcome
-            reasons.append(outcome.reason)
-        return Outcome(False, "none of: " + "; ".join(reasons))
+            missed.append(outcome)
+        return Outcome(False, partial(_joined, "; ", "none of: ", missed))
     if isinstance(cond, Not):
         outcome = check(cond.item, ctx)
-        return Outcome(not outcome.matched, f"not ({outcome.reason})")
+        return Outcome(not outcome.matched, partial(_joined, "", "not (", [outcome, _CLOSE]))
     if isinstance(cond, HasAttachments):
         count = sum(1 for a in ctx.msg.attachments if not a.inline)
         said = f"{count} attachment{'s' if count != 1 else ''}"

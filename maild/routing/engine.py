@@ -20,11 +20,12 @@ import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 from maild.pipeline.message import InboundMessage
-from maild.routing.conditions import MatchContext, check
+from maild.routing.conditions import MatchContext, Outcome, check
 from maild.routing.schema import (
     EVENTS,
     TEAM,
@@ -51,16 +52,20 @@ class Applied(Generic[T]):
     rule: str
 
 
-@dataclass(frozen=True)
-class RuleTrace:
-    """What happened to one rule during an evaluation."""
+class RuleTrace(NamedTuple):
+    """What happened to one rule in an evaluation (a tuple: one is made per rule per message)."""
 
     rule: str
     where: str  # file:line
     verdict: Verdict
-    reason: str  # the deciding condition, or why the rule was skipped
+    because: str | Outcome  # rendered by ``reason`` when asked for
     actions: tuple[str, ...] = ()  # what a matching rule asked for
     stop: bool = False  # this rule matched and ended the evaluation
+
+    @property
+    def reason(self) -> str:
+        """The deciding condition in words, or why the rule was skipped."""
+        return self.because if isinstance(self.because, str) else self.because.reason
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -199,6 +204,14 @@ class RuleSet:
     business_hours: BusinessHours | None = None
     files: tuple[Path, ...] = ()
 
+    @cached_property
+    def _prepared(self) -> tuple[tuple[Rule, str, tuple[str, ...]], ...]:
+        """Each rule with its position and its actions in words, formatted once."""
+        return tuple(
+            (rule, str(rule.where) if rule.where else "", rule.then.describe())
+            for rule in self.rules
+        )
+
     def evaluate(
         self, event: str, msg: InboundMessage, ticket: TicketView | None, now: dt.datetime
     ) -> Decision:
@@ -209,8 +222,7 @@ class RuleSet:
         merger = _Merger()
         trace: list[RuleTrace] = []
         stopped_by: str | None = None
-        for rule in self.rules:
-            where = str(rule.where) if rule.where else ""
+        for rule, where, actions in self._prepared:
             if stopped_by is not None:
                 trace.append(
                     RuleTrace(rule.name, where, "not_reached", f"stopped by {stopped_by!r}")
@@ -222,13 +234,11 @@ class RuleSet:
             else:
                 outcome = check(rule.when, ctx) if rule.when is not None else None
                 if outcome is not None and not outcome.matched:
-                    trace.append(RuleTrace(rule.name, where, "no_match", outcome.reason))
+                    trace.append(RuleTrace(rule.name, where, "no_match", outcome))
                     continue
                 merger.add(rule)
-                reason = outcome.reason if outcome is not None else "no conditions: always"
-                trace.append(
-                    RuleTrace(rule.name, where, "matched", reason, rule.then.describe(), rule.stop)
-                )
+                because = outcome if outcome is not None else "no conditions: always"
+                trace.append(RuleTrace(rule.name, where, "matched", because, actions, rule.stop))
                 if rule.stop:
                     stopped_by = rule.name
         self._team_strategy(merger, ticket)

@@ -12,33 +12,29 @@ and explicit tags are refused (aliases are how "billion laughs" documents expand
 need them); nesting deeper than MAX_YAML_DEPTH is refused before anything is built; duplicate keys
 and tabs in indentation are reported in plain words. References are checked: teams, agents, SLA
 policies and, when a set of available template names is given, templates.
+
+Agents, teams and rules are read here; conditions by :mod:`maild.routing.conditions`; business
+hours and SLA policies by :mod:`maild.routing.policies`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import io
 import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ruamel.yaml import YAML
+from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import (
-    AliasEvent,
-    CollectionEndEvent,
-    CollectionStartEvent,
-    NodeEvent,
-)
+from ruamel.yaml.events import AliasEvent
 
 from maild.config import ADDRESS_RE
 from maild.errors import ConfigError
 from maild.routing.conditions import ConditionCompiler, Report, Scope, suggest
 from maild.routing.engine import RuleSet
+from maild.routing.policies import NAME_RE, PolicyParsing, line_of
 from maild.routing.schema import (
     ASSIGNEE,
     EVENTS,
@@ -51,11 +47,8 @@ from maild.routing.schema import (
     Agent,
     BusinessHours,
     Condition,
-    EscalationStep,
-    Interval,
     Notify,
     Rule,
-    SlaPolicy,
     Team,
     Where,
 )
@@ -78,16 +71,7 @@ ACTION_KEYS = (
     "spam",
     "forward",
 )
-ESCALATION_ACTION_KEYS = ("team", "assignee", "priority")
-SLA_KEYS = ("name", "when", "first_response", "resolution", "business_hours", "escalate")
-STEP_KEYS = ("at", "notify", "template", "then")
-HOURS_KEYS = ("timezone", "week", "holidays")
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-_DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
-_AT = re.compile(r"^(?:(\d+(?:\.\d+)?)\s*%|(breach))\s+(first_response|resolution)$")
-_SPAN = re.compile(r"^(\d\d):(\d\d)\s*-\s*(\d\d):(\d\d)$")
 _DUPLICATE = re.compile(r'found duplicate key "(.*?)"')
 
 
@@ -141,18 +125,45 @@ def load_files(files: Sequence[Path], *, templates: Collection[str] | None = Non
     return loader.build(tuple(files))
 
 
-def line_of(node: Any, key: Any = None) -> int:
-    """The 1-based line of ``node[key]`` (or of ``node``) as ruamel recorded it; 0 if unknown."""
-    lc = getattr(node, "lc", None)
-    if lc is None:
-        return 0
-    if key is not None:
+class _Refused(MarkedYAMLError):
+    """A construct rules files may not use; ``problem`` says which, in plain words."""
+
+
+class _StrictComposer(Composer):
+    """ruamel's composer, refusing anchors, aliases, tags and deep nesting as nodes arrive.
+
+    The check runs before a node is built, so an alias-expansion document is refused at its first
+    anchor without any expansion, and nesting is refused before the composer's recursion gets deep.
+    """
+
+    depth_seen = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        if isinstance(event, AliasEvent) or getattr(event, "anchor", None):
+            raise _Refused(
+                None,
+                None,
+                "YAML anchors and aliases (&name, *name) are not allowed "
+                "in rules files: write the value out",
+                event.start_mark,
+            )
+        if getattr(event, "tag", None):
+            raise _Refused(
+                None,
+                None,
+                f"YAML tags ({event.tag}) are not allowed in rules files",
+                event.start_mark,
+            )
+        self.depth_seen += 1
         try:
-            pos = lc.item(key) if isinstance(node, list) else lc.key(key)
-            return int(pos[0]) + 1
-        except (KeyError, TypeError, IndexError, AttributeError):
-            pass
-    return int(lc.line) + 1 if lc.line is not None else 0
+            if self.depth_seen > MAX_YAML_DEPTH:
+                raise _Refused(
+                    None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", event.start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth_seen -= 1
 
 
 @dataclass
@@ -166,7 +177,7 @@ class _Section:
 
 
 @dataclass
-class _Loader:
+class _Loader(PolicyParsing):
     templates: Collection[str] | None
     errors: list[tuple[str, int, str]] = field(default_factory=list)  # (file, line, text)
     sections: list[_Section] = field(default_factory=list)
@@ -223,43 +234,19 @@ class _Loader:
             return None
         yaml = YAML(typ="rt")
         yaml.allow_duplicate_keys = False
-        lines = text.splitlines()
+        yaml.Composer = _StrictComposer
         try:
-            if not self._safe_events(yaml, text, file):
-                return None
             return yaml.load(text)
+        except _Refused as exc:
+            mark = exc.problem_mark
+            self.error(file, mark.line + 1 if mark is not None else 0, str(exc.problem))
         except MarkedYAMLError as exc:
-            self.error(file, *_yaml_problem(exc, lines))
-        except RecursionError:
+            self.error(file, *_yaml_problem(exc, text.splitlines()))
+        except RecursionError:  # pragma: no cover - the composer's depth limit comes first
             self.error(file, 0, "invalid YAML: nested too deeply")
         except YAMLError as exc:
             self.error(file, 0, f"invalid YAML: {exc}")
         return None
-
-    def _safe_events(self, yaml: YAML, text: str, file: str) -> bool:
-        """Scan the event stream (nothing is built yet) for aliases, anchors, tags and depth."""
-        depth = 0
-        for event in yaml.parse(io.StringIO(text)):
-            line = event.start_mark.line + 1 if event.start_mark is not None else 0
-            if isinstance(event, AliasEvent) or (isinstance(event, NodeEvent) and event.anchor):
-                self.error(
-                    file,
-                    line,
-                    "YAML anchors and aliases (&name, *name) are not allowed in "
-                    "rules files: write the value out",
-                )
-                return False
-            if isinstance(event, NodeEvent) and getattr(event, "tag", None):
-                self.error(file, line, f"YAML tags ({event.tag}) are not allowed in rules files")
-                return False
-            if isinstance(event, CollectionStartEvent):
-                depth += 1
-                if depth > MAX_YAML_DEPTH:
-                    self.error(file, line, f"nested deeper than {MAX_YAML_DEPTH} levels")
-                    return False
-            elif isinstance(event, CollectionEndEvent):
-                depth -= 1
-        return True
 
     # --- building ---------------------------------------------------------------------------------
 
@@ -274,7 +261,7 @@ class _Loader:
                 self._agent(section.file, section.value, i, item)
         self._members()
         for section in self.of("business_hours"):
-            self._business_hours(section)
+            self._business_hours(section.file, section.parent, section.value)
         policies = []
         for section in self.of("sla"):
             for i, item in self._items(section, "an SLA policy"):
@@ -336,7 +323,7 @@ class _Loader:
             return
         for name, spec in node.items():
             report = self.reporter(section.file, f"team {name!r}")
-            if not isinstance(name, str) or not _NAME.match(name):
+            if not isinstance(name, str) or not NAME_RE.match(name):
                 report(node, name, "a team name is letters, digits, '.', '_' or '-'")
                 continue
             if name in self.teams:
@@ -426,208 +413,6 @@ class _Loader:
         named = [a.email for a in self.agents.values() if a.name.lower() == key]
         return named[0] if len(named) == 1 else None
 
-    # --- time -----------------------------------------------------------------------------------
-
-    def _business_hours(self, section: _Section) -> None:
-        report = self.reporter(section.file, "business_hours")
-        where = Where(section.file, line_of(section.parent, "business_hours"))
-        if self.business_hours is not None:
-            report(
-                section.parent,
-                "business_hours",
-                f"defined twice (first at {self.business_hours.where})",
-            )
-            return
-        node = section.value
-        if node == "24/7":
-            self.business_hours = BusinessHours(always=True, where=where)
-            return
-        if not isinstance(node, dict):
-            report(
-                section.parent,
-                "business_hours",
-                'expected 24/7 or {timezone: ..., week: {mon-fri: "09:00-17:00"}, holidays: []}',
-            )
-            return
-        self._keys(node, HOURS_KEYS, report, "")
-        zone = node.get("timezone")
-        try:
-            ZoneInfo(str(zone))
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            report(
-                node,
-                "timezone" if "timezone" in node else None,
-                f"timezone: {zone!r} is not a time zone, e.g. Europe/Berlin"
-                if zone
-                else "timezone: required, e.g. Europe/Berlin",
-            )
-            return
-        week = self._week(node.get("week"), node, report)
-        holidays = self._holidays(node.get("holidays", []), node, report)
-        if week is not None and holidays is not None:
-            self.business_hours = BusinessHours(str(zone), week, holidays, where=where)
-
-    def _week(
-        self, node: Any, parent: Any, report: Report
-    ) -> tuple[tuple[Interval, ...], ...] | None:
-        if node == "24/7":
-            return ((0, 1440),) * 7  # type: ignore[return-value]
-        if not isinstance(node, dict) or not node:
-            report(
-                parent, "week", 'week: expected e.g. {mon-fri: "09:00-17:00", sat: "10:00-14:00"}'
-            )
-            return None
-        week: list[tuple[Interval, ...] | None] = [None] * 7
-        ok = True
-        for key, spans in node.items():
-            days = _days(str(key))
-            if days is None:
-                report(node, key, f"week: {key!r} is not a day or range like mon-fri")
-                ok = False
-                continue
-            intervals = _spans(spans)
-            if intervals is None:
-                report(node, key, f'week.{key}: expected "HH:MM-HH:MM", a list of them, or closed')
-                ok = False
-                continue
-            for day in days:
-                if week[day] is not None:
-                    report(node, key, f"week: {DAYS[day]} is given twice")
-                    ok = False
-                week[day] = intervals
-        if not ok:
-            return None
-        return tuple(day or () for day in week)
-
-    def _holidays(self, node: Any, parent: Any, report: Report) -> frozenset[dt.date] | None:
-        if node is None:
-            return frozenset()
-        if not isinstance(node, list):
-            report(parent, "holidays", "holidays: expected a list of dates like 2026-12-25")
-            return None
-        out = set()
-        for i, value in enumerate(node):
-            if isinstance(value, dt.datetime):
-                value = value.date()
-            if isinstance(value, str):
-                with contextlib.suppress(ValueError):
-                    value = dt.date.fromisoformat(value)
-            if not isinstance(value, dt.date):
-                report(node, i, f"holidays[{i}]: {value!r} is not a date like 2026-12-25")
-                return None
-            out.add(value)
-        return frozenset(out)
-
-    # --- SLA policies (structure only: the clocks are computed elsewhere) -----------------------
-
-    def _sla_policy(self, file: str, seq: Any, i: int, node: Any) -> SlaPolicy | None:
-        report = self.reporter(file, f"sla[{i}]")
-        if not isinstance(node, dict):
-            report(seq, i, "expected {name: ..., first_response: 1h, resolution: 4h}")
-            return None
-        name = node.get("name")
-        if not isinstance(name, str) or not _NAME.match(name):
-            report(
-                node,
-                "name" if "name" in node else None,
-                "name: required; letters, digits, '.', '_' or '-'",
-            )
-            return None
-        report = self.reporter(file, f"sla policy {name!r}")
-        if name in self.sla_names:
-            report(node, "name", "an SLA policy of this name is defined twice")
-            return None
-        self.sla_names.add(name)
-        ok = self._keys(node, SLA_KEYS, report, "")
-        when = self._when(node, report, "ticket")
-        ok = ok and (when is not None or "when" not in node)
-        targets = {}
-        for key in ("first_response", "resolution"):
-            if key in node:
-                targets[key] = _duration(node[key])
-                if targets[key] is None:
-                    report(node, key, f"{key}: {node[key]!r} is not a duration like 30m, 4h, 2d")
-                    ok = False
-        if not targets:
-            report(node, None, "give first_response and/or resolution")
-            ok = False
-        use_hours = node.get("business_hours", True)
-        if not isinstance(use_hours, bool):
-            report(node, "business_hours", "business_hours: expected true or false")
-            ok = False
-        steps = self._steps(file, node.get("escalate", []), node, report, set(targets))
-        if not ok or steps is None:
-            return None
-        return SlaPolicy(
-            name,
-            when,
-            targets.get("first_response"),
-            targets.get("resolution"),
-            bool(use_hours),
-            steps,
-            Where(file, line_of(seq, i)),
-        )
-
-    def _steps(
-        self, file: str, node: Any, parent: Any, report: Report, targets: set[str]
-    ) -> tuple[EscalationStep, ...] | None:
-        if not isinstance(node, list):
-            report(parent, "escalate", "escalate: expected a list of steps")
-            return None
-        steps = []
-        for i, step in enumerate(node):
-            path = f"escalate[{i}]."
-            if not isinstance(step, dict):
-                report(
-                    node, i, f"escalate[{i}]: expected {{at: 75% first_response, notify: [...]}}"
-                )
-                return None
-            ok = self._keys(step, STEP_KEYS, report, path)
-            found = _AT.match(str(step.get("at", "")).strip())
-            if found is None:
-                report(
-                    step,
-                    "at" if "at" in step else None,
-                    f"{path}at: expected e.g. '75% first_response' or 'breach resolution'",
-                )
-                return None
-            percent, breach, target = found.groups()
-            if target not in targets:
-                report(step, "at", f"{path}at: the policy has no {target} target")
-                ok = False
-            fraction = 1.0 if breach else float(percent) / 100
-            notify = self._targets(step.get("notify", []), step, "notify", report, path)
-            template = step.get("template", "escalation")
-            ok = (
-                ok
-                and notify is not None
-                and self._template(template, step, "template", report, path)
-            )
-            then = Actions()
-            if "then" in step:
-                got = self._actions(
-                    step["then"], step, "then", report, f"{path}then.", ESCALATION_ACTION_KEYS
-                )
-                ok = ok and got is not None
-                then = got or then
-            if not step.get("notify") and "then" not in step:
-                report(step, None, f"escalate[{i}]: give notify and/or then")
-                ok = False
-            if not ok or notify is None:
-                return None
-            steps.append(
-                EscalationStep(
-                    target,
-                    fraction,
-                    bool(breach),
-                    notify,
-                    str(template),
-                    then,
-                    Where(file, line_of(node, i)),
-                )
-            )
-        return tuple(steps)
-
     # --- rules ----------------------------------------------------------------------------------
 
     def _rule(self, file: str, seq: Any, i: int, node: Any, names: dict[str, str]) -> Rule | None:
@@ -646,7 +431,7 @@ class _Loader:
         report = self.reporter(file, f"rule {name!r}")
         where = Where(file, line_of(seq, i))
         if name in names:
-            report(node, "name", f"another rule has this name (at {names[name]})")
+            report(node, "name", f"name: another rule has this name (at {names[name]})")
             return None
         names[name] = str(where)
         ok = self._keys(node, RULE_KEYS, report, "")
@@ -719,47 +504,48 @@ class _Loader:
     def _action(
         self, name: str, value: Any, node: Any, report: Report, path: str
     ) -> dict[str, Any] | None:
-        def bad(message: str) -> None:
-            report(node, name, f"{path}: {message}")
+        """One action as Actions keyword arguments, or None after reporting what is wrong."""
+        if name == "tags":
+            return self._tags(value, node, report, path)
+        if name == "notify":
+            return self._notify(value, node, report, path)
+        if name == "reply":
+            return {"reply": value} if self._template(value, node, name, report, path) else None
+        got, problem = self._simple_action(name, value)
+        if problem is not None:
+            report(node, name, f"{path}: {problem}")
+            return None
+        return got
 
+    def _simple_action(self, name: str, value: Any) -> tuple[dict[str, Any], str | None]:
+        """(keyword arguments, None) or ({}, the problem) for a single-valued action."""
         if name == "team":
             if value not in self.teams:
-                return bad(f"unknown team {value!r}" + suggest(str(value), sorted(self.teams)))
-            return {"team": value}
+                return {}, f"unknown team {value!r}" + suggest(str(value), sorted(self.teams))
+            return {"team": value}, None
         if name == "assignee":
-            if value == TEAM:
-                return {"assignee": TEAM}
-            email = self._agent_ref(value)
+            email = TEAM if value == TEAM else self._agent_ref(value)
             if email is None:
-                return bad(f"{value!r} is not an agent's email or name, nor 'team'")
-            return {"assignee": email}
+                return {}, f"{value!r} is not an agent's email or name, nor 'team'"
+            return {"assignee": email}, None
         if name in ("priority", "status"):
             known = PRIORITIES if name == "priority" else STATUSES
             if value not in known:
-                return bad(f"{value!r}" + suggest(str(value), known))
-            return {name: value}
+                return {}, f"{value!r}" + suggest(str(value), known)
+            return {name: value}, None
         if name == "sla":
             if value not in self.sla_names:
-                return bad(
-                    f"unknown SLA policy {value!r}" + suggest(str(value), sorted(self.sla_names))
-                )
-            return {"sla": value}
+                names = sorted(self.sla_names)
+                return {}, f"unknown SLA policy {value!r}" + suggest(str(value), names)
+            return {"sla": value}, None
         if name == "spam":
             if not isinstance(value, bool):
-                return bad("expected true or false")
-            return {"spam": value}
-        if name == "tags":
-            return self._tags(value, node, report, path)
-        if name == "reply":
-            return {"reply": value} if self._template(value, node, name, report, path) else None
-        if name == "forward":
-            addresses = value if isinstance(value, list) else [value]
-            if not addresses or not all(
-                isinstance(a, str) and ADDRESS_RE.match(a) for a in addresses
-            ):
-                return bad(f"{value!r}: expected an address or a list of addresses")
-            return {"forward": tuple(a.lower() for a in addresses)}
-        return self._notify(value, node, report, path)
+                return {}, "expected true or false"
+            return {"spam": value}, None
+        addresses = value if isinstance(value, list) else [value]  # forward
+        if not addresses or not all(isinstance(a, str) and ADDRESS_RE.match(a) for a in addresses):
+            return {}, f"{value!r}: expected an address or a list of addresses"
+        return {"forward": tuple(a.lower() for a in addresses)}, None
 
     def _tags(self, value: Any, node: Any, report: Report, path: str) -> dict[str, Any] | None:
         add: Any = value
@@ -797,7 +583,9 @@ class _Loader:
                 )
                 return None
             ok = self._keys(item, ("template", "to"), report, f"{sub}.")
-            ok = self._template(item["template"], item, "template", report, f"{sub}.") and ok
+            ok = (
+                self._template(item["template"], item, "template", report, f"{sub}.template") and ok
+            )
             targets = self._targets(item["to"], item, "to", report, f"{sub}.")
             if not ok or targets is None:
                 return None
@@ -828,16 +616,16 @@ class _Loader:
         return tuple(dict.fromkeys(out))
 
     def _template(self, value: Any, node: Any, key: str, report: Report, path: str) -> bool:
-        if not isinstance(value, str) or not _NAME.match(value):
-            report(node, key, f"{path}{key}: expected a template name such as ack")
+        """Check a template name; ``path`` is the full key path for the message."""
+        if not isinstance(value, str) or not NAME_RE.match(value):
+            report(node, key, f"{path}: expected a template name such as ack")
             return False
         if self.templates is not None and value not in self.templates:
             known = sorted(self.templates)
             report(
                 node,
                 key,
-                f"{path}{key}: no template {value!r} (templates/{value}.txt.j2)"
-                + suggest(value, known),
+                f"{path}: no template {value!r} (templates/{value}.txt.j2)" + suggest(value, known),
             )
             return False
         return True
@@ -854,43 +642,6 @@ def _yaml_problem(exc: MarkedYAMLError, lines: list[str]) -> tuple[int, str]:
     if "\t" in problem or "\t" in text[: len(text) - len(text.lstrip())]:
         return line, "a tab in the indentation: YAML indents with spaces only"
     return line, f"invalid YAML: {problem}"
-
-
-def _days(key: str) -> list[int] | None:
-    days: list[int] = []
-    for part in key.replace(" ", "").lower().split(","):
-        first, _, last = part.partition("-")
-        if first not in DAYS or (last and last not in DAYS):
-            return None
-        start, end = DAYS.index(first), DAYS.index(last or first)
-        days.extend(range(start, end + 1) if start <= end else [*range(start, 7), *range(end + 1)])
-    return days
-
-
-def _spans(value: Any) -> tuple[Interval, ...] | None:
-    if value is None or value == "closed":
-        return ()
-    items = value if isinstance(value, list) else [value]
-    out = []
-    for item in items:
-        found = _SPAN.match(str(item).strip())
-        if found is None:
-            return None
-        h1, m1, h2, m2 = (int(x) for x in found.groups())
-        start, end = h1 * 60 + m1, h2 * 60 + m2
-        if h1 > 23 or m1 > 59 or m2 > 59 or end > 1440 or end <= start:
-            return None
-        out.append((start, end))
-    return tuple(sorted(out))
-
-
-def _duration(value: Any) -> dt.timedelta | None:
-    found = _DURATION.match(str(value).strip()) if isinstance(value, str) else None
-    if found is None or not any(found.groups()):
-        return None
-    w, d, h, m = (int(x or 0) for x in found.groups())
-    delta = dt.timedelta(weeks=w, days=d, hours=h, minutes=m)
-    return delta if delta > dt.timedelta(0) else None
 
 
 def _is_tag(tag: Any) -> bool:

@@ -7,6 +7,7 @@ on sleeps.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
@@ -22,7 +23,13 @@ from maild.app import App
 from maild.cli.main import main
 from maild.config import load_config
 from maild.errors import ConfigError
-from maild.intake.imap import MailboxPoller, backoff_delay, parse_mailboxes, start_imap_threads
+from maild.intake.imap import (
+    MailboxPoller,
+    backoff_delay,
+    check,
+    parse_mailboxes,
+    start_imap_threads,
+)
 from maild.store.models import ImapState, SpoolEntry, Ticket
 from tests.conftest import base_config, missing
 from tests.mailgen import make_mail
@@ -47,14 +54,24 @@ def dovecot() -> Iterator[Dovecot]:
 def entry(dovecot: Dovecot, tmp_path: Path) -> Callable[..., dict[str, Any]]:
     """An ``imap.mailboxes`` entry for a user of the test server (a fresh user by default)."""
 
-    def make(user: str | None = None, *, name: str = "support", password: str | None = None,
-             **over: Any) -> dict[str, Any]:
+    def make(
+        user: str | None = None, *, name: str = "support", password: str | None = None, **over: Any
+    ) -> dict[str, Any]:
         user = user or dovecot.add_user()
         secret = tmp_path / f"{name}.password"
         secret.write_text((password or dovecot.passwords[user]) + "\n", encoding="utf-8")
-        return {"name": name, "host": dovecot.host, "port": dovecot.port, "security": "none",
-                "username": user, "password_file": str(secret), "poll_seconds": 600,
-                "retry_first_seconds": 0.1, "retry_max_seconds": 0.4, **over}
+        return {
+            "name": name,
+            "host": dovecot.host,
+            "port": dovecot.port,
+            "security": "none",
+            "username": user,
+            "password_file": str(secret),
+            "poll_seconds": 600,
+            "retry_first_seconds": 0.1,
+            "retry_max_seconds": 0.4,
+            **over,
+        }
 
     return make
 
@@ -283,11 +300,16 @@ def test_wrong_password_is_retried_with_backoff_and_other_mailboxes_keep_working
     assert not any(t.is_alive() for t in threads)
     assert len(spooled()) == 1
     assert len(failures) >= 3
-    reason = (f"imap bad: login as {bad['username']} at 127.0.0.1:{dovecot.port} refused: "
-              "[AUTHENTICATIONFAILED] Authentication failed.")
+    reason = (
+        f"imap bad: login as {bad['username']} at 127.0.0.1:{dovecot.port} refused: "
+        "[AUTHENTICATIONFAILED] Authentication failed."
+    )
     assert all(line.startswith(reason) for line in failures)
     assert [line.split("retrying in ")[1] for line in failures[:3]] == [
-        "0.1 s (failure 1)", "0.2 s (failure 2)", "0.4 s (failure 3)"]
+        "0.1 s (failure 1)",
+        "0.2 s (failure 2)",
+        "0.4 s (failure 3)",
+    ]
 
 
 def test_backoff_doubles_up_to_the_cap() -> None:
@@ -307,8 +329,7 @@ def test_changed_uidvalidity_reads_the_folder_again(
     assert poller.sync_once() == 2
     before = ImapState.get(ImapState.folder == "Support")
 
-    poller.close()  # Dovecot ends sessions whose selected folder is deleted under them
-    with dovecot.client(user) as client:
+    with dovecot.client(user) as client:  # under the poller, whose session still has it selected
         client.delete_folder("Support")
         client.create_folder("Support")
     dovecot.append(user, "Support", [*first, make_mail(subject="new")])
@@ -398,7 +419,6 @@ def test_resynced_folder_makes_no_duplicate_tickets(dovecot, entry, app_factory,
     poller = pollers(app)
     worker = make_worker(app)
     assert poller.sync_once() == 2 and worker.run_once() == 2
-    poller.close()
     with dovecot.client(box["username"]) as client:
         client.delete_folder("Support")
         client.create_folder("Support")
@@ -409,27 +429,43 @@ def test_resynced_folder_makes_no_duplicate_tickets(dovecot, entry, app_factory,
 
 # -- configuration ------------------------------------------------------------------------------
 
-VALID = {"name": "support", "host": "imap.example.com", "username": "support@example.com",
-         "password_env": "SUPPORT_IMAP_PASSWORD"}
+VALID = {
+    "name": "support",
+    "host": "imap.example.com",
+    "username": "support@example.com",
+    "password_env": "SUPPORT_IMAP_PASSWORD",
+}
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"password": "hunter2"}, "imap.mailboxes[0].password: secrets are never inline: use "
-                                  "password_env"),
+        (
+            {"password": "hunter2"},
+            "imap.mailboxes[0].password: secrets are never inline: use password_env",
+        ),
         ({"colour": "blue"}, "imap.mailboxes[0].colour: unknown key"),
         ({"port": "993"}, "imap.mailboxes[0].port: expected a whole number"),
         ({"host": None}, "imap.mailboxes[0].host: required"),
         ({"security": "ssl"}, "imap.mailboxes[0].security: must be one of tls, starttls, none"),
-        ({"security": "none"}, "imap.mailboxes[0].security: none (plain text) is allowed only "
-                               "for loopback hosts"),
-        ({"password_env": None}, "imap.mailboxes[0].password_env: give exactly one of "
-                                 "password_env, password_file or oauth2"),
-        ({"password_file": "pw"}, "give exactly one of password_env, password_file or oauth2 "
-                                  "(got password_env, password_file)"),
-        ({"password_env": None, "oauth2": {}}, "imap.mailboxes[0].oauth2: give exactly one of "
-                                               "token_file or token_command"),
+        (
+            {"security": "none"},
+            "imap.mailboxes[0].security: none (plain text) is allowed only for loopback hosts",
+        ),
+        (
+            {"password_env": None},
+            "imap.mailboxes[0].password_env: give exactly one of "
+            "password_env, password_file or oauth2",
+        ),
+        (
+            {"password_file": "pw"},
+            "give exactly one of password_env, password_file or oauth2 "
+            "(got password_env, password_file)",
+        ),
+        (
+            {"password_env": None, "oauth2": {}},
+            "imap.mailboxes[0].oauth2: give exactly one of token_file or token_command",
+        ),
         ({"oauth2": {"token": "x"}}, "imap.mailboxes[0].oauth2.token: unknown key"),
         ({"after": "archive"}, "imap.mailboxes[0].after: must be seen, delete or move:FOLDER"),
         ({"after": "move:"}, "imap.mailboxes[0].after: must be seen, delete or move:FOLDER"),
@@ -450,8 +486,13 @@ def test_mailbox_config_errors_name_the_file_and_key(change: dict, message: str)
 
 
 def test_mailbox_config_defaults_and_resolution() -> None:
-    item = {**VALID, "password_env": None, "password_file": "imap-password",
-            "after": "move:Done/Tickets", "folders": ["INBOX", "Support"]}
+    item = {
+        **VALID,
+        "password_env": None,
+        "password_file": "imap-password",
+        "after": "move:Done/Tickets",
+        "folders": ["INBOX", "Support"],
+    }
     del item["password_env"]
     (mailbox,) = parse_mailboxes([item], Path("/etc/ticketd/config.yaml"))
     assert mailbox.port == 993 and mailbox.security == "tls"
@@ -490,8 +531,11 @@ def test_config_errors_carry_the_line_number(tmp_path: Path) -> None:
 
 
 def write_config(tmp_path: Path, *mailboxes: dict[str, Any]) -> Path:
-    data = base_config(tmp_path, f"sqlite:///{tmp_path / 'var' / 'ticketd.db'}",
-                       imap={"mailboxes": list(mailboxes)})
+    data = base_config(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'var' / 'ticketd.db'}",
+        imap={"mailboxes": list(mailboxes)},
+    )
     path = tmp_path / "config.yaml"
     path.write_text(json.dumps(data), encoding="utf-8")  # JSON is YAML
     return path
@@ -507,7 +551,7 @@ def test_imap_check_reports_folders_capabilities_and_counts(
     assert f"support: OK, {box['username']} at 127.0.0.1:{dovecot.port} (none)" in out
     assert "capabilities: IDLE yes, MOVE yes, UIDPLUS yes" in out
     assert "folders: INBOX" in out
-    assert "INBOX: 2 messages, 2 unseen, UIDVALIDITY" in out and "not read yet" in out
+    assert "INBOX: messages 2, unseen 2, UIDVALIDITY" in out and "not read yet" in out
     assert "after: move to Processed (will be created)" in out
 
 
@@ -517,5 +561,49 @@ def test_imap_check_fails_with_the_reason_per_mailbox(dovecot, entry, tmp_path, 
     assert main(["imap", "check", "--config", str(write_config(tmp_path, good, bad))]) == 1
     captured = capsys.readouterr()
     assert "good: OK" in captured.out
-    assert (f"bad: FAILED: login as {bad['username']} at 127.0.0.1:{dovecot.port} refused: "
-            "[AUTHENTICATIONFAILED] Authentication failed.") in captured.err
+    assert (
+        f"bad: FAILED: login as {bad['username']} at 127.0.0.1:{dovecot.port} refused: "
+        "[AUTHENTICATIONFAILED] Authentication failed."
+    ) in captured.err
+
+
+# -- security and credentials -------------------------------------------------------------------
+
+
+def test_tls_and_starttls_verify_the_server_certificate(dovecot, entry, app_factory) -> None:
+    if dovecot.ca_file is None:
+        missing("the openssl tool is needed to make the test server's certificate")
+    user = dovecot.add_user()
+    ca = str(dovecot.ca_file)
+    tls = entry(user, name="tls", security="tls", port=dovecot.tls_port, ca_file=ca)
+    starttls = entry(user, name="starttls", security="starttls", ca_file=ca)
+    untrusted = entry(user, name="untrusted", security="tls", port=dovecot.tls_port)
+    app = app_factory(imap={"mailboxes": [tls, starttls, untrusted]})
+    out, err = io.StringIO(), io.StringIO()
+    assert check(app, out, err) == 1
+    assert f"tls: OK, {user} at 127.0.0.1:{dovecot.tls_port} (tls)" in out.getvalue()
+    assert f"starttls: OK, {user} at 127.0.0.1:{dovecot.port} (starttls)" in out.getvalue()
+    assert err.getvalue().startswith(
+        f"untrusted: FAILED: cannot connect to 127.0.0.1:{dovecot.tls_port}: "
+    )
+    assert "certificate verify failed" in err.getvalue()
+
+
+def test_oauth2_token_comes_from_a_command_on_every_login(dovecot, entry, app_factory) -> None:
+    user = dovecot.add_user()
+    token_ok = entry(user, name="token", password_file=None, oauth2={"token_command": "echo tok"})
+    no_token = entry(
+        user,
+        name="broken",
+        password_file=None,
+        oauth2={"token_command": "sh -c 'echo expired >&2; exit 3'"},
+    )
+    app = app_factory(imap={"mailboxes": [token_ok, no_token]})
+    out, err = io.StringIO(), io.StringIO()
+    assert check(app, out, err) == 1
+    lines = err.getvalue().splitlines()
+    # This Dovecot offers no XOAUTH2: the token was sent and the server said no.
+    assert lines[0].startswith(
+        f"token: FAILED: login as {user} at 127.0.0.1:{dovecot.port} refused: "
+    )
+    assert lines[1] == "broken: FAILED: oauth2.token_command gave no token: expired"

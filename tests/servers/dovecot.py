@@ -1,10 +1,9 @@
 """A private Dovecot IMAP server for tests: its own config in a temp dir, one free loopback port.
 
 Dovecot runs in the foreground (``dovecot -F``) as a child of the test process, with Maildir storage
-and users from a passwd-file. The temp dir is 0755 because Dovecot's auth process runs as the
-``dovecot`` user and must read the users file; mail homes belong to ``nobody``. Readiness is the
-server's greeting on the port, never a fixed sleep.
-"""
+and one passwd-file per user. The temp dir is 0755 because Dovecot's auth process runs as the
+``dovecot`` user and must read those files; mail homes belong to ``nobody``. Readiness is the
+server's greeting on the port, never a fixed sleep."""
 
 from __future__ import annotations
 
@@ -27,6 +26,12 @@ from tests.servers.daemon import free_port
 
 HOST = "127.0.0.1"
 
+# With a certificate, port ``port`` also offers STARTTLS and ``tls_port`` speaks implicit TLS.
+SSL_ON = """\
+ssl = yes
+ssl_cert = <{base}/cert.pem
+ssl_key = <{base}/key.pem"""
+
 CONFIG_TEMPLATE = """\
 # Standalone Dovecot 2.3 for loopback tests: dovecot -F -c {base}/dovecot.conf
 protocols = imap
@@ -35,7 +40,7 @@ base_dir = {base}/run
 instance_name = {name}
 log_path = {base}/dovecot.log
 info_log_path = {base}/dovecot.log
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 # A wrong password is answered at once, so failure tests stay quick.
@@ -44,11 +49,19 @@ mail_location = maildir:~/Maildir
 first_valid_uid = 1
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {base}/users
+  # One file per user: a file named by variables is read on first use, so users added while
+  # the server runs can log in at once (a single file is re-read only after a few seconds).
+  args = scheme=PLAIN username_format=%u {base}/users/%u
 }}
 userdb {{
   driver = static
   args = uid={uid} gid={gid} home={base}/home/%u
+}}
+# No growing per-IP penalty (2, 4, 8 s ...) for the failed logins that tests make on purpose.
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 protocol imap {{
   mail_max_userip_connections = 100
@@ -59,7 +72,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = {host}
+    port = {tls_port}
   }}
 }}
 """
@@ -91,19 +105,54 @@ class Dovecot:
         self._uid, self._gid = nobody.pw_uid, nobody.pw_gid
         (self.base / "run").mkdir()
         (self.base / "home").mkdir()
+        (self.base / "users").mkdir()
+        self.ca_file: Path | None = self._make_certificate()
+        self.tls_port = free_port() if self.ca_file else 0
         self.config_path = self.base / "dovecot.conf"
         self.config_path.write_text(
             CONFIG_TEMPLATE.format(
                 base=self.base,
                 host=HOST,
                 port=self.port,
+                tls_port=self.tls_port,
+                ssl=SSL_ON.format(base=self.base) if self.ca_file else "ssl = no",
                 uid=self._uid,
                 gid=self._gid,
                 name=f"ticketd-test-{self.port}",
             ),
             encoding="utf-8",
         )
-        self._write_users()
+
+    def _make_certificate(self) -> Path | None:
+        """A self-signed certificate for 127.0.0.1 (None without the openssl tool)."""
+        if shutil.which("openssl") is None:
+            return None
+        cert = self.base / "cert.pem"
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                f"subjectAltName=IP:{HOST},DNS:localhost",
+                "-keyout",
+                str(self.base / "key.pem"),
+                "-out",
+                str(cert),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return cert
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -200,15 +249,13 @@ class Dovecot:
         home.mkdir(exist_ok=True)
         os.chown(home, self._uid, self._gid)
         self.passwords[name] = password
-        self._write_users()
+        self._write_user(name, password)
         return name
 
-    def _write_users(self) -> None:
-        path = self.base / "users"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(
-            "".join(f"{u}:{{PLAIN}}{p}\n" for u, p in self.passwords.items()), encoding="utf-8"
-        )
+    def _write_user(self, name: str, password: str) -> None:
+        path = self.base / "users" / name
+        tmp = path.with_name(f".{name}.tmp")
+        tmp.write_text(f"{name}:{{PLAIN}}{password}\n", encoding="utf-8")
         tmp.chmod(0o644)
         tmp.replace(path)
 

@@ -1,0 +1,81 @@
+"""config.yaml loading: defaults, path resolution, and errors that name file, line and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from maild.config import load_config, read_secret
+from maild.errors import ConfigError
+
+MINIMAL = "instance:\n  ticket_prefix: ACME\n  support_addresses: [support@example.com]\n"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_config_loads() -> None:
+    config = load_config(Path(__file__).resolve().parents[2] / "config.yaml")
+    assert config.prefix == "ACME"
+    assert config.smtp_in.port == 2525 and config.smtp_in.host == "127.0.0.1"
+    assert config.smtp_out.transport == "file"
+    assert config.database.url.startswith("sqlite:///")
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL + "rules_dir: ./my-rules\n"))
+    assert config.rules_dir == tmp_path / "my-rules"
+    assert config.instance.data_dir == tmp_path / "var"
+    assert config.smtp_out.directory == tmp_path / "var" / "sent"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("smtp_in:\n  port: abc\n", "config.yaml:5: smtp_in.port: expected a whole number"),
+        ("smtp_in:\n  prot: 25\n", "config.yaml:5: smtp_in.prot: unknown key"),
+        ("smtp_out:\n  transport: carrier-pigeon\n", "smtp_out.transport: must be one of"),
+        ("smtp_out:\n  password: hunter2\n", "smtp_out.password: unknown key"),
+        ("smtp_in:\n  enabled: maybe\n", "smtp_in.enabled: expected true or false"),
+        ("bogus: 1\n", "config.yaml:4: bogus: unknown key"),
+    ],
+)
+def test_errors_name_file_line_and_key_path(tmp_path: Path, extra: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, MINIMAL + extra))
+    assert message in str(info.value)
+
+
+def test_missing_support_addresses_and_bad_prefix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="support_addresses: at least one"):
+        load_config(write(tmp_path, "instance: {ticket_prefix: ACME}\n"))
+    with pytest.raises(ConfigError, match="ticket_prefix"):
+        load_config(write(tmp_path, MINIMAL.replace("ACME", "acme-1")))
+    with pytest.raises(ConfigError, match="without \\+tag"):
+        load_config(write(tmp_path, MINIMAL.replace("support@", "support+x@")))
+
+
+def test_yaml_syntax_and_duplicate_keys(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config.yaml:2: invalid YAML"):
+        load_config(write(tmp_path, "instance:\n  bad: : value: [\n  x: 1\n"))
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_config(write(tmp_path, MINIMAL + "smtp_in: {}\nsmtp_in: {}\n"))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the config file"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_secrets_come_from_env_or_file(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("T_SECRET", "s3cret")
+    assert read_secret(env="T_SECRET", file=None, what="x") == "s3cret"
+    (tmp_path / "pw").write_text("from-file\n")
+    assert read_secret(env=None, file=tmp_path / "pw", what="x") == "from-file"
+    monkeypatch.delenv("T_SECRET")
+    with pytest.raises(ConfigError, match="T_SECRET is not set"):
+        read_secret(env="T_SECRET", file=None, what="x")
