@@ -32,8 +32,8 @@ from maild.pipeline.message import Address, InboundMessage
 from maild.pipeline.parse import ADDRESS_RE, ParseError, html_to_text, parse_message
 from maild.pipeline.quotes import cut_html_quote, visible_text
 from maild.pipeline.thread import ThreadMatch, find_ticket, strip_reply_prefixes
-from maild.store import tickets as store
 from maild.store import claims
+from maild.store import tickets as store
 from maild.store.db import write_tx
 from maild.store.models import Message, SpoolEntry, Ticket
 

@@ -46,7 +46,7 @@ CASES = {
     "eight_bit_headers": (
         "From: Jürgen Müller <juergen@customer.test>\r\nTo: support@example.com\r\n"
         "Subject: Grüße aus Köln – 日本語\r\nMessage-ID: <8h@customer.test>\r\n\r\nHallo\r\n"
-    ).encode("utf-8"),
+    ).encode(),
     "no_from": (
         b"To: support@example.com\r\nSubject: who am I\r\nMessage-ID: <nf@customer.test>\r\n\r\n?\r\n"
     ),

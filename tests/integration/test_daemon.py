@@ -156,7 +156,7 @@ def test_inject_exit_codes_and_output(tmp_path: Path) -> None:
     assert b"max_message_bytes" in out.stderr
     # --spool-only leaves it for the daemon.
     out = ticketd(config, "inject", "--spool-only", stdin=make_mail())
-    assert out.returncode == 0 and b"spooled" in out.stdout or b"pending" in out.stdout
+    assert (out.returncode == 0 and b"spooled" in out.stdout) or b"pending" in out.stdout
 
 
 def test_inject_tempfails_when_the_spool_cannot_be_written(tmp_path: Path) -> None:

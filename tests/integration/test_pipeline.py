@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from maild import spool
@@ -228,10 +229,8 @@ def test_crash_before_commit_leaves_message_pending_and_it_is_done_once(app: App
         raise SystemExit("killed mid-transaction")
 
     monkeypatch.setattr(store_tickets, "add_watchers", die)
-    try:
+    with contextlib.suppress(SystemExit):
         make_worker(app).run_once(ids=[entry_id])
-    except SystemExit:
-        pass
     monkeypatch.undo()
     assert Ticket.select().count() == 0 and inbound() == 0
     # The claim of the "dead" worker is still leased; release it as a restart would.
