@@ -60,7 +60,7 @@ def test_missing_support_addresses_and_bad_prefix(tmp_path: Path) -> None:
 
 
 def test_yaml_syntax_and_duplicate_keys(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="config.yaml:2: invalid YAML"):
+    with pytest.raises(ConfigError, match=r"config\.yaml:2: invalid YAML"):
         load_config(write(tmp_path, "instance:\n  bad: : value: [\n  x: 1\n"))
     with pytest.raises(ConfigError, match="invalid YAML"):
         load_config(write(tmp_path, MINIMAL + "smtp_in: {}\nsmtp_in: {}\n"))
