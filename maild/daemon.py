@@ -16,9 +16,11 @@ from collections.abc import Callable
 
 from maild import spool
 from maild.app import App
+from maild.routing.reload import RulesHolder
 from maild.worker import make_worker
 
 log = logging.getLogger("ticketd")
+RULES_CHECK_SECONDS = 1.0  # how often the rules folder is checked for changes
 
 
 class Daemon:
@@ -29,6 +31,8 @@ class Daemon:
         self.reload = threading.Event()
         self.threads: list[threading.Thread] = []
         self.stoppers: list[Callable[[], None]] = []
+        # Broken rules at start are a config error (exit 78, file:line in the message).
+        self.rules = RulesHolder.open(app.config.rules_dir, app.config.templates_dir)
 
     def request_stop(self, *_args: object) -> None:
         self.stop.set()
@@ -63,20 +67,22 @@ class Daemon:
 
     def run(self) -> int:
         self.start()
-        worker = make_worker(self.app)
-        poll = self.app.config.worker.poll_seconds
+        worker = make_worker(self.app, self.rules)
+        poll = min(self.app.config.worker.poll_seconds, RULES_CHECK_SECONDS)
         sd_notify("READY=1")
         log.info("ticketd ready (pid %s)", os.getpid())
         try:
             while not self.stop.is_set():
                 self.wake.clear()
                 try:
-                    worker.run_once(stop=self.stop)
+                    worker.run_once(limit=50, stop=self.stop)
                 except Exception:  # a database outage: log, wait, try again
                     log.exception("worker pass failed")
                 if self.reload.is_set():
                     self.reload.clear()
                     self.on_reload()
+                else:
+                    self.rules.maybe_reload()
                 self.wake.wait(poll)
         finally:
             sd_notify("STOPPING=1")
@@ -84,7 +90,8 @@ class Daemon:
         return 0
 
     def on_reload(self) -> None:
-        log.info("SIGHUP: reloading")
+        log.info("SIGHUP: reloading the rules")
+        self.rules.maybe_reload(force=True)
 
     def shutdown(self) -> None:
         self.stop.set()

@@ -32,6 +32,8 @@ from maild.pipeline.message import Address, InboundMessage
 from maild.pipeline.parse import ADDRESS_RE, ParseError, html_to_text, parse_message
 from maild.pipeline.quotes import cut_html_quote, visible_text
 from maild.pipeline.thread import ThreadMatch, find_ticket, strip_reply_prefixes
+from maild.routing.reload import RulesHolder
+from maild.routing.schema import TicketView
 from maild.store import claims
 from maild.store import tickets as store
 from maild.store.db import write_tx
@@ -51,6 +53,8 @@ class StoreContext:
     message: Message
     event: str  # new_ticket | customer_reply | robot
     actor: str
+    ticket_before: TicketView | None = None  # the ticket as it was before this message
+    replied: bool = False  # a rule already answered the requester (no acknowledgement then)
     outcome: list[str] = field(default_factory=list)  # words for the log line
 
 
@@ -194,6 +198,7 @@ class Worker:
         if ticket is not None and ticket.status == "closed" and not robot:
             parent, ticket = ticket, None  # a reply to a closed ticket starts a follow-up
         created = ticket is None
+        before = None if created or robot else TicketView.from_ticket(ticket)
         if created:
             ticket = self._new_ticket(msg, sender, now, parent)
         event = "robot" if robot else ("new_ticket" if created else "customer_reply")
@@ -301,6 +306,7 @@ class Worker:
             message=message,
             event=event,
             actor=actor,
+            ticket_before=before,
         )
         for hook in self.hooks:
             hook(ctx)
@@ -367,13 +373,22 @@ def reply_text(msg: InboundMessage) -> str:
     return visible_text(msg.text)
 
 
-def make_worker(app: App) -> Worker:
-    """A worker with every hook this installation has (rules, outbound mail)."""
-    return Worker(app, hooks=default_hooks(app))
+def make_worker(app: App, rules: RulesHolder | None = None) -> Worker:
+    """A worker with every hook this installation has (rules, outbound mail).
+
+    Without ``rules`` the rules folder is loaded now; broken rules raise RulesError.
+    """
+    holder = rules if rules is not None else RulesHolder.open(
+        app.config.rules_dir, app.config.templates_dir
+    )
+    return Worker(app, hooks=default_hooks(app, holder))
 
 
-def default_hooks(app: App) -> list[Hook]:
+def default_hooks(app: App, rules: RulesHolder) -> list[Hook]:
     """Rules first (they may mark spam or reply), then automatic mail and bounce handling."""
     from maild.notify.auto import AutoMail
+    from maild.notify.templates import Renderer
+    from maild.routing.apply import RulesHook
 
-    return [AutoMail(app)]
+    renderer = Renderer(app.config.templates_dir)
+    return [RulesHook(app, rules, renderer), AutoMail(app, renderer)]

@@ -43,6 +43,7 @@ def missing(reason: str) -> None:
 
 
 def base_config(tmp: Path, db_url: str, **overrides: Any) -> dict[str, Any]:
+    (tmp / "rules").mkdir(parents=True, exist_ok=True)
     data: dict[str, Any] = {
         "instance": {"name": "Test Support", "ticket_prefix": "ACME",
                      "support_addresses": ["support@example.com", "help@example.org"],

@@ -76,9 +76,14 @@ def inject(
             continue
         injected.append(Injected(name, entry_id))
     if process and injected:
+        from maild.routing.loader import RulesError
         from maild.worker import make_worker
 
-        make_worker(app).run_once(ids=[i.entry_id for i in injected])
+        try:
+            make_worker(app).run_once(ids=[i.entry_id for i in injected])
+        except RulesError as exc:
+            # Spooled is stored: the daemon processes these once the rules are fixed.
+            print(f"ticketd: not processed, the rules are broken: {exc}", file=err)
     for item in injected:
         entry = SpoolEntry.get_by_id(item.entry_id)
         outcome = entry.result if entry.status == "done" else entry.status

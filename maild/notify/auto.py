@@ -43,7 +43,9 @@ class AutoMail:
     def __call__(self, ctx: StoreContext) -> None:
         if ctx.verdict.kind == "bounce" and ctx.verdict.bounced_recipients:
             self._bounce(ctx)
-        if ctx.event != "new_ticket" or ctx.ticket.spam or not self.app.config.notify.acknowledge:
+        if ctx.event != "new_ticket" or ctx.ticket.spam or ctx.replied:
+            return
+        if not self.app.config.notify.acknowledge:
             return
         self._acknowledge(ctx)
 

@@ -68,10 +68,16 @@ def test_check_prints_every_error(site: Path, capsys: pytest.CaptureFixture[str]
 def test_check_without_a_config_file(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run("rules", "check", "--rules-dir", site / "rules") == 0  # templates not checked
     assert capsys.readouterr().out.startswith("ok: 3 files")
-    empty = site / "no-templates"
-    empty.mkdir()
-    assert run("rules", "check", "--rules-dir", site / "rules", "--templates-dir", empty) == 1
-    assert "no template 'notify_new'" in capsys.readouterr().err
+    (site / "rules" / "40-extra.yaml").write_text(
+        "rules:\n  - name: VIP welcome\n    then: {reply: vip_welcome}\n"
+    )
+    own = site / "own-templates"
+    own.mkdir()
+    assert run("rules", "check", "--rules-dir", site / "rules", "--templates-dir", own) == 1
+    assert "no template 'vip_welcome'" in capsys.readouterr().err
+    (own / "vip_welcome.txt.j2").write_text("Welcome {{ requester.name }}\n")
+    # The shipped defaults fill in every other template the rules name.
+    assert run("rules", "check", "--rules-dir", site / "rules", "--templates-dir", own) == 0
 
 
 def write_mail(site: Path, **kw: object) -> Path:

@@ -1,0 +1,212 @@
+"""The rules hook: evaluate the rules for each stored message and apply the decision to its ticket.
+
+Runs inside the worker's transaction, before automatic mail, so that the ticket, its routing and
+the mail the rules ask for commit together or not at all. Each applied action is an audit event
+whose actor is ``rule:NAME``. A message is evaluated against exactly one rule set: the holder's
+``rules`` is read once per message, so a reload mid-message cannot mix two sets.
+
+Spam (``spam: true``) is kept and closed, and gets no acknowledgement, reply, notification or
+forward. A rule's ``reply`` goes to the requester under the same loop protection as the
+acknowledgement and replaces it (the shipped rules send ``ack`` this way). Mail the rules ask for
+is composed in a savepoint: a failure is recorded on the ticket as ``mail_error`` and the rest of
+the decision still applies.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from maild.app import App
+from maild.notify.compose import queue_mail
+from maild.notify.loop import refusal
+from maild.notify.recipients import resolve_targets
+from maild.notify.templates import Renderer
+from maild.pipeline.message import Address
+from maild.routing.assign import resolve_assignee
+from maild.routing.engine import Decision, RuleSet
+from maild.routing.reload import RulesHolder
+from maild.store import tickets as store
+from maild.store.models import Ticket, TicketTag
+
+if TYPE_CHECKING:
+    from maild.worker import StoreContext
+
+log = logging.getLogger("ticketd.rules")
+
+
+class RulesHook:
+    """The worker hook (``hook(ctx)``) that runs the rules for new tickets and replies."""
+
+    def __init__(self, app: App, holder: RulesHolder, renderer: Renderer | None = None) -> None:
+        self.app = app
+        self.holder = holder
+        self.renderer = renderer or Renderer(app.config.templates_dir)
+
+    def __call__(self, ctx: StoreContext) -> None:
+        if ctx.event not in ("new_ticket", "customer_reply", "agent_reply"):
+            return
+        rules = self.holder.rules
+        view = None if ctx.event == "new_ticket" else ctx.ticket_before
+        decision = rules.evaluate(ctx.event, ctx.msg, view, ctx.message.created_at)
+        if not decision.matched_rules:
+            return
+        apply_decision(self.app, self.renderer, rules, decision, ctx)
+
+
+def apply_decision(
+    app: App, renderer: Renderer, rules: RuleSet, decision: Decision, ctx: StoreContext
+) -> None:
+    """Change the ticket as ``decision`` says, then queue the mail it asks for."""
+    ticket, now, message = ctx.ticket, ctx.message.created_at, ctx.message
+    store.add_event(
+        ticket,
+        "rules",
+        actor="system",
+        at=now,
+        message=message,
+        event=decision.event,
+        matched=list(decision.matched_rules),
+        **({"regex_timeouts": list(decision.regex_timeouts)} if decision.regex_timeouts else {}),
+    )
+
+    def set_(field: str, value: object, rule: str, **detail: object) -> None:
+        store.set_field(
+            ticket, field, value, actor=f"rule:{rule}", at=now, message=message, **detail
+        )
+
+    if decision.team is not None:
+        set_("team", decision.team.value, decision.team.rule)
+    if decision.assignee is not None:
+        chosen = resolve_assignee(
+            app.db, rules, assignee=decision.assignee.value, team=ticket.team
+        )
+        if chosen.agent is not None:
+            set_("assignee", chosen.agent, decision.assignee.rule, strategy=chosen.strategy)
+        else:
+            store.add_event(
+                ticket,
+                "assign_skipped",
+                actor=f"rule:{decision.assignee.rule}",
+                at=now,
+                message=message,
+                reason=chosen.reason,
+            )
+    if decision.priority is not None:
+        set_("priority", decision.priority.value, decision.priority.rule)
+    if decision.sla is not None:
+        set_("sla_policy", decision.sla.value, decision.sla.rule)
+    for tag in decision.tags_add:
+        if TicketTag.insert(ticket=ticket, tag=tag.value).on_conflict_ignore().execute():
+            store.add_event(
+                ticket, "tag_added", actor=f"rule:{tag.rule}", at=now, message=message,
+                tag=tag.value,
+            )
+    for tag in decision.tags_remove:
+        removed = (
+            TicketTag.delete()
+            .where((TicketTag.ticket == ticket) & (TicketTag.tag == tag.value))
+            .execute()
+        )
+        if removed:
+            store.add_event(
+                ticket, "tag_removed", actor=f"rule:{tag.rule}", at=now, message=message,
+                tag=tag.value,
+            )
+    if decision.is_spam:
+        assert decision.spam is not None
+        set_("spam", True, decision.spam.rule)
+        set_("status", "closed", decision.spam.rule, reason="spam")
+        if ticket.closed_at is None:
+            ticket.closed_at = now
+            ticket.save()
+        ctx.outcome.append(f"spam by rule {decision.spam.rule!r}")
+        return
+    if decision.status is not None:
+        set_("status", decision.status.value, decision.status.rule)
+    for reply in decision.replies:
+        _reply(app, renderer, ctx, reply.value, reply.rule)
+    for notify in decision.notifies:
+        targets = resolve_targets(rules, ticket, notify.value.to, exclude=[ctx.actor])
+        _send(
+            app, renderer, ctx, notify.value.template, list(targets.to), notify.rule,
+            kind="notify", unresolved=targets.unresolved,
+        )
+    for forward in decision.forwards:
+        _send(app, renderer, ctx, "forward", [Address(forward.value)], forward.rule, kind="forward")
+    ctx.outcome.append(f"rules: {', '.join(decision.matched_rules)}")
+
+
+def _reply(app: App, renderer: Renderer, ctx: StoreContext, template: str, rule: str) -> None:
+    """A rule's automatic reply to the requester, under the loop protection of acknowledgements."""
+    ticket, now = ctx.ticket, ctx.message.created_at
+    requester = ticket.requester
+    if ctx.verdict.is_robot:
+        return
+    why = refusal(
+        requester.email, support=app.config.support_addresses, config=app.config.loop, now=now
+    )
+    ctx.replied = True  # the rule's reply stands in for the acknowledgement, sent or not
+    if why:
+        store.add_event(
+            ticket, "auto_reply_suppressed", actor=f"rule:{rule}", at=now, message=ctx.message,
+            to=requester.email, template=template, reason=why,
+        )
+        ctx.outcome.append(f"no {template}: {why}")
+        return
+    _send(
+        app, renderer, ctx, template, [Address(requester.email, requester.name)], rule,
+        kind="auto", automatic=True,
+    )
+
+
+def _send(
+    app: App,
+    renderer: Renderer,
+    ctx: StoreContext,
+    template: str,
+    to: list[Address],
+    rule: str,
+    *,
+    kind: str,
+    automatic: bool = False,
+    unresolved: tuple[str, ...] = (),
+) -> None:
+    ticket, now = ctx.ticket, ctx.message.created_at
+    if unresolved:
+        store.add_event(
+            ticket, "notify_skipped", actor=f"rule:{rule}", at=now, message=ctx.message,
+            template=template, reasons=list(unresolved),
+        )
+    if not to:
+        return
+    _in_savepoint(
+        app,
+        ticket,
+        ctx,
+        template,
+        rule,
+        lambda: queue_mail(
+            app, renderer, ticket, template=template, to=to, now=now, kind=kind,
+            automatic=automatic, answering=ctx.message,
+        ),
+    )
+
+
+def _in_savepoint(
+    app: App, ticket: Ticket, ctx: StoreContext, template: str, rule: str, fn: Callable[[], object]
+) -> None:
+    try:
+        with app.db.atomic():
+            fn()
+    except Exception as exc:
+        log.exception("rule %r: %s mail for ticket #%s failed", rule, template, ticket.id)
+        store.add_event(
+            ticket, "mail_error", actor=f"rule:{rule}", at=ctx.message.created_at,
+            message=ctx.message, template=template, error=f"{type(exc).__name__}: {str(exc)[:500]}",
+        )
+        ctx.outcome.append(f"no {template}: {type(exc).__name__}")
+        return
+    ctx.outcome.append(f"{template} queued")
+
