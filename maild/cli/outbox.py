@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from maild.cli.common import add_config_option, open_app
+from maild.cli.common import add_config_option, open_app, print_rows
 from maild.clock import iso
 from maild.outbox.sender import retry
 from maild.store.models import OutboxEntry
@@ -56,18 +56,15 @@ def cmd_list(args: argparse.Namespace) -> int:
         }
         for e in query
     ]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    if not rows:
-        print("outbox is empty" if args.all else "nothing queued or failed")
-        return 0
-    for r in rows:
-        print(
+    return print_rows(
+        rows,
+        as_json=args.json,
+        empty="outbox is empty" if args.all else "nothing queued or failed",
+        line=lambda r: (
             f"#{r['id']:<6} {r['status']:<7} {r['ticket'] or '-':<10} {r['kind']:<6} "
             f"attempts={r['attempts']} to={','.join(r['to'])} {r['last_error'] or ''}"
-        )
-    return 0
+        ),
+    )
 
 
 def cmd_retry(args: argparse.Namespace) -> int:

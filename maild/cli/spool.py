@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from maild import spool
-from maild.cli.common import add_config_option, open_app
+from maild.cli.common import add_config_option, open_app, print_rows
 from maild.clock import iso
 from maild.store.models import SpoolEntry
 
@@ -57,18 +56,15 @@ def cmd_list(args: argparse.Namespace) -> int:
         }
         for e in query
     ]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    if not rows:
-        print("spool is empty" if args.all else "nothing quarantined or pending")
-        return 0
-    for r in rows:
-        print(
+    return print_rows(
+        rows,
+        as_json=args.json,
+        empty="spool is empty" if args.all else "nothing quarantined or pending",
+        line=lambda r: (
             f"#{r['id']:<6} {r['status']:<11} {r['received_at']} {r['source']:<5} "
             f"{r['size']:>9}B attempts={r['attempts']} {r['error'] or r['result'] or ''}"
-        )
-    return 0
+        ),
+    )
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
