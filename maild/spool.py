@@ -17,7 +17,7 @@ from peewee import Database, DatabaseError, InterfaceError, OperationalError
 
 from maild.errors import NotFoundError, SpoolError
 from maild.store import claims
-from maild.store.db import is_sqlite, write_tx
+from maild.store.db import write_tx
 from maild.store.models import SpoolEntry
 
 PENDING, DONE, QUARANTINED = "pending", "done", "quarantined"
@@ -68,24 +68,10 @@ def claim(
     )
     if ids:
         due &= SpoolEntry.id.in_(list(ids))
-    for _ in range(10):
-        with write_tx(db):
-            query = SpoolEntry.select(SpoolEntry.id).where(due).order_by(SpoolEntry.id).limit(1)
-            if not is_sqlite(db):
-                query = query.for_update(skip_locked=True)
-            row = query.first()
-            if row is None:
-                return None
-            taken = (
-                SpoolEntry.update(
-                    claimed_by=worker, claimed_until=until, attempts=SpoolEntry.attempts + 1
-                )
-                .where(due & (SpoolEntry.id == row.id))
-                .execute()
-            )
-            if taken:
-                return SpoolEntry.get_by_id(row.id)
-    return None
+    found = claims.claim_next(
+        db, SpoolEntry, due, (SpoolEntry.id,), worker=worker, until=until
+    )
+    return SpoolEntry.get_by_id(found) if found is not None else None
 
 
 def finish(entry_id: int, *, worker: str, result: str, now: dt.datetime, keep_raw: bool) -> bool:

@@ -22,7 +22,7 @@ from maild.app import App
 from maild.errors import NotFoundError
 from maild.outbox.transports import PermanentFailure, TemporaryFailure, Transport, make_transport
 from maild.store import claims
-from maild.store.db import is_sqlite, write_tx
+from maild.store.db import write_tx
 from maild.store.models import OutboxEntry
 
 log = logging.getLogger("ticketd.outbox")
@@ -52,28 +52,15 @@ class Sender:
             & (OutboxEntry.next_attempt_at <= now)
             & (OutboxEntry.claimed_until.is_null() | (OutboxEntry.claimed_until < now))
         )
-        with write_tx(self.app.db):
-            query = (
-                OutboxEntry.select(OutboxEntry.id)
-                .where(due)
-                .order_by(OutboxEntry.next_attempt_at, OutboxEntry.id)
-                .limit(1)
-            )
-            if not is_sqlite(self.app.db):
-                query = query.for_update(skip_locked=True)
-            row = query.first()
-            if row is None:
-                return None
-            taken = (
-                OutboxEntry.update(
-                    claimed_by=self.id,
-                    claimed_until=now + dt.timedelta(seconds=LEASE_SECONDS),
-                    attempts=OutboxEntry.attempts + 1,
-                )
-                .where(due & (OutboxEntry.id == row.id))
-                .execute()
-            )
-        return OutboxEntry.get_by_id(row.id) if taken else None
+        found = claims.claim_next(
+            self.app.db,
+            OutboxEntry,
+            due,
+            (OutboxEntry.next_attempt_at, OutboxEntry.id),
+            worker=self.id,
+            until=now + dt.timedelta(seconds=LEASE_SECONDS),
+        )
+        return OutboxEntry.get_by_id(found) if found is not None else None
 
     def run_once(self, stop: threading.Event | None = None) -> int:
         """Send every due row once; return how many were handled."""

@@ -7,12 +7,14 @@ restart does not wait for the lease to expire.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
+from typing import Any
 
-from peewee import Database
+from peewee import Database, Expression
 
-from maild.store.db import write_tx
+from maild.store.db import is_sqlite, write_tx
 
 
 def worker_id(suffix: str = "") -> str:
@@ -49,3 +51,37 @@ def release_dead_claims(db: Database, model, open_status: str) -> int:
                     .execute()
                 )
     return released
+
+
+def claim_next(
+    db: Database,
+    model: Any,
+    due: Expression,
+    order_by: tuple[Any, ...],
+    *,
+    worker: str,
+    until: dt.datetime,
+    tries: int = 10,
+) -> int | None:
+    """Lease the first ``due`` row of ``model`` to ``worker`` until ``until``; its id, or None.
+
+    PostgreSQL skips rows another transaction has locked (``FOR UPDATE SKIP LOCKED``); SQLite's
+    write transaction already serialises claimers. The update re-checks ``due``, so a row taken in
+    between is never claimed twice; then the next one is tried.
+    """
+    for _ in range(tries):
+        with write_tx(db):
+            query = model.select(model.id).where(due).order_by(*order_by).limit(1)
+            if not is_sqlite(db):
+                query = query.for_update(skip_locked=True)
+            row = query.first()
+            if row is None:
+                return None
+            taken = (
+                model.update(claimed_by=worker, claimed_until=until, attempts=model.attempts + 1)
+                .where(due & (model.id == row.id))
+                .execute()
+            )
+            if taken:
+                return row.id
+    return None
