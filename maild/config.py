@@ -167,7 +167,7 @@ def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None
         data = {}
     if overrides:
         data = _merge(data, overrides)
-    config = _build(Config, data, path=path, keypath="", exclude={"source"})
+    config = build_section(Config, data, path=path, keypath="", exclude={"source"})
     config = dataclasses.replace(config, source=path.resolve())
     config = _resolve_paths(config, path.resolve().parent)
     _check(config)
@@ -177,7 +177,7 @@ def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None
 def config_from_dict(data: dict[str, Any], *, base_dir: Path) -> Config:
     """Build a Config from plain data as if read from ``base_dir/config.yaml`` (tests, tools)."""
     path = base_dir / "config.yaml"
-    config = _build(Config, data, path=path, keypath="", exclude={"source"})
+    config = build_section(Config, data, path=path, keypath="", exclude={"source"})
     config = dataclasses.replace(config, source=path.resolve())
     config = _resolve_paths(config, base_dir.resolve())
     _check(config)
@@ -196,7 +196,7 @@ def _merge(base: Any, over: dict[str, Any]) -> Any:
     return out
 
 
-def _where(data: Any, key: str, path: Path) -> str:
+def where_in_file(data: Any, key: str, path: Path) -> str:
     """``file:line`` for ``key`` inside the mapping ``data``, when ruamel kept the position."""
     lc = getattr(data, "lc", None)
     if lc is not None:
@@ -210,7 +210,7 @@ def _where(data: Any, key: str, path: Path) -> str:
     return str(path)
 
 
-def _build(cls: type, data: Any, *, path: Path, keypath: str, exclude: set[str] = frozenset()):
+def build_section(cls: type, data: Any, *, path: Path, keypath: str, exclude: set[str] = frozenset()):
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: {keypath or 'the top level'}: expected a mapping of keys")
     hints = typing.get_type_hints(cls)
@@ -219,14 +219,14 @@ def _build(cls: type, data: Any, *, path: Path, keypath: str, exclude: set[str] 
         if key not in fields:
             full = f"{keypath}.{key}" if keypath else str(key)
             known = ", ".join(sorted(fields))
-            raise ConfigError(f"{_where(data, key, path)}: {full}: unknown key (known: {known})")
+            raise ConfigError(f"{where_in_file(data, key, path)}: {full}: unknown key (known: {known})")
     kwargs = {}
     for name in fields:
         if name not in data:
             continue
         full = f"{keypath}.{name}" if keypath else name
         kwargs[name] = _convert(
-            hints[name], data[name], where=_where(data, name, path), keypath=full, path=path
+            hints[name], data[name], where=where_in_file(data, name, path), keypath=full, path=path
         )
     return cls(**kwargs)
 
@@ -239,7 +239,7 @@ def _convert(hint: Any, value: Any, *, where: str, keypath: str, path: Path) -> 
             return None
         return _convert(args[0], value, where=where, keypath=keypath, path=path)
     if dataclasses.is_dataclass(hint):
-        return _build(hint, value, path=path, keypath=keypath)
+        return build_section(hint, value, path=path, keypath=keypath)
     if origin is Literal:
         choices = get_args(hint)
         if value not in choices:
@@ -282,12 +282,17 @@ def _convert(hint: Any, value: Any, *, where: str, keypath: str, path: Path) -> 
     raise ConfigError(f"{where}: {keypath}: unsupported value {value!r}")  # pragma: no cover
 
 
+def resolve_path(path: Path | None, base: Path) -> Path | None:
+    """``path`` with ``~`` expanded, relative to ``base`` (the config file's folder) unless absolute."""
+    if path is None:
+        return None
+    path = path.expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
+
+
 def _resolve_paths(config: Config, base: Path) -> Config:
     def res(p: Path | None) -> Path | None:
-        if p is None:
-            return None
-        p = p.expanduser()
-        return p if p.is_absolute() else (base / p).resolve()
+        return resolve_path(p, base)
 
     inst = dataclasses.replace(
         config.instance,

@@ -42,7 +42,7 @@ from imapclient.exceptions import LoginError
 
 from maild import spool
 from maild.app import App
-from maild.config import _build, _where, read_secret
+from maild.config import build_section, read_secret, resolve_path, where_in_file
 from maild.errors import ConfigError, TicketdError
 from maild.store.db import is_sqlite, write_tx
 from maild.store.models import ImapState, SpoolEntry
@@ -108,7 +108,7 @@ def parse_mailboxes(raw: Sequence[dict[str, Any]], source: Path) -> tuple[Mailbo
     for i, mailbox in enumerate(mailboxes):
         if mailbox.name in seen:
             raise ConfigError(
-                f"{_where(raw[i], 'name', source)}: imap.mailboxes[{i}].name: "
+                f"{where_in_file(raw[i], 'name', source)}: imap.mailboxes[{i}].name: "
                 f"{mailbox.name!r} is used by another mailbox"
             )
         seen.add(mailbox.name)
@@ -119,18 +119,18 @@ def _parse_mailbox(item: Any, source: Path, keypath: str) -> MailboxConfig:
     if isinstance(item, dict):
         for key in ("name", "host", "username"):
             if key not in item:
-                raise ConfigError(f"{_where(item, key, source)}: {keypath}.{key}: required")
+                raise ConfigError(f"{where_in_file(item, key, source)}: {keypath}.{key}: required")
         if "password" in item:
             raise ConfigError(
-                f"{_where(item, 'password', source)}: {keypath}.password: secrets "
+                f"{where_in_file(item, 'password', source)}: {keypath}.password: secrets "
                 "are never inline: use password_env (an environment variable's "
                 "name) or password_file (a path)"
             )
-    mailbox: MailboxConfig = _build(MailboxConfig, item, path=source, keypath=keypath)
+    mailbox: MailboxConfig = build_section(MailboxConfig, item, path=source, keypath=keypath)
     mailbox = _resolved(mailbox, source.parent)
 
     def fail(key: str, problem: str) -> ConfigError:
-        return ConfigError(f"{_where(item, key, source)}: {keypath}.{key}: {problem}")
+        return ConfigError(f"{where_in_file(item, key, source)}: {keypath}.{key}: {problem}")
 
     _validate(mailbox, fail)
     return mailbox
@@ -138,10 +138,7 @@ def _parse_mailbox(item: Any, source: Path, keypath: str) -> MailboxConfig:
 
 def _resolved(mailbox: MailboxConfig, base: Path) -> MailboxConfig:
     def res(path: Path | None) -> Path | None:
-        if path is None:
-            return None
-        path = path.expanduser()
-        return path if path.is_absolute() else (base / path).resolve()
+        return resolve_path(path, base)
 
     oauth2 = mailbox.oauth2
     if oauth2 is not None:
