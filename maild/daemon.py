@@ -31,8 +31,12 @@ class Daemon:
         self.reload = threading.Event()
         self.threads: list[threading.Thread] = []
         self.stoppers: list[Callable[[], None]] = []
-        # Broken rules at start are a config error (exit 78, file:line in the message).
+        # Broken rules or IMAP settings are config errors (exit 78, file:line in the message),
+        # reported before anything listens.
         self.rules = RulesHolder.open(app.config.rules_dir, app.config.templates_dir)
+        from maild.intake.imap import parse_mailboxes
+
+        parse_mailboxes(app.config.imap.mailboxes, app.config.source)
 
     def request_stop(self, *_args: object) -> None:
         self.stop.set()

@@ -196,3 +196,30 @@ def test_spool_list_and_retry(tmp_path: Path) -> None:
     assert retry.returncode == 1 and b"quarantined" in retry.stdout
     missing = ticketd(config, "spool", "retry", "9999")
     assert missing.returncode == 1 and b"does not exist" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        ("imap", "imap.mailboxes[0].port"),
+        ("rules", "20-routing.yaml:3"),
+    ],
+)
+def test_daemon_refuses_to_start_on_bad_settings(tmp_path: Path, edit: str, expected: str) -> None:
+    """Bad IMAP settings or broken rules: exit 78 with the place, before anything listens."""
+    path, port = write_config(tmp_path)
+    if edit == "imap":
+        data = YAML().load(path.read_text())
+        data["imap"] = {"mailboxes": [{"name": "x", "host": "127.0.0.1", "port": "many",
+                                       "username": "u", "password_env": "P"}]}
+        with path.open("w") as fh:
+            YAML().dump(data, fh)
+    else:
+        (tmp_path / "rules" / "20-routing.yaml").write_text(
+            "rules:\n  - name: Bad\n    then: {priority: hgih}\n"
+        )
+    out = ticketd(path, "run")
+    assert out.returncode == 78, out.stderr
+    assert expected in out.stderr.decode()
+    with pytest.raises(OSError):
+        smtplib.SMTP("127.0.0.1", port, timeout=1)
