@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 from maild import spool
 from maild.app import App
+from maild.intake.imap import parse_mailboxes, start_imap_threads
+from maild.outbox.sender import start_sender_thread
 from maild.routing.reload import RulesHolder
 from maild.worker import make_worker
 
@@ -29,18 +31,18 @@ class Daemon:
         self.stop = threading.Event()
         self.wake = threading.Event()
         self.reload = threading.Event()
+        self.outbox_wake = threading.Event()  # the worker queued mail: send it now
         self.threads: list[threading.Thread] = []
         self.stoppers: list[Callable[[], None]] = []
         # Broken rules or IMAP settings are config errors (exit 78, file:line in the message),
         # reported before anything listens.
         self.rules = RulesHolder.open(app.config.rules_dir, app.config.templates_dir)
-        from maild.intake.imap import parse_mailboxes
-
         parse_mailboxes(app.config.imap.mailboxes, app.config.source)
 
     def request_stop(self, *_args: object) -> None:
         self.stop.set()
         self.wake.set()
+        self.outbox_wake.set()
 
     def request_reload(self, *_args: object) -> None:
         self.reload.set()
@@ -66,8 +68,8 @@ class Daemon:
             log.info(
                 "SMTP intake listening on %s:%s", app.config.smtp_in.host, app.config.smtp_in.port
             )
-        for starter in background_starters():
-            self.threads.extend(starter(app, self.stop, self.wake.set))
+        self.threads.extend(start_imap_threads(app, self.stop, self.wake.set))
+        self.threads.extend(start_sender_thread(app, self.stop, self.outbox_wake))
 
     def run(self) -> int:
         self.start()
@@ -79,7 +81,8 @@ class Daemon:
             while not self.stop.is_set():
                 self.wake.clear()
                 try:
-                    worker.run_once(limit=50, stop=self.stop)
+                    if worker.run_once(limit=50, stop=self.stop):
+                        self.outbox_wake.set()
                 except Exception:  # a database outage: log, wait, try again
                     log.exception("worker pass failed")
                 if self.reload.is_set():
@@ -108,21 +111,6 @@ class Daemon:
             thread.join(timeout=10)
         self.app.close()
         log.info("ticketd stopped")
-
-
-def background_starters() -> list[Callable[..., list[threading.Thread]]]:
-    """Functions ``(app, stop, wake) -> threads`` for IMAP, the outbox sender and jobs."""
-    starters: list[Callable[..., list[threading.Thread]]] = []
-    try:
-        from maild.intake.imap import start_imap_threads
-    except ImportError:  # pragma: no cover - IMAP support is part of the package
-        pass
-    else:
-        starters.append(start_imap_threads)
-    from maild.outbox.sender import start_sender_thread
-
-    starters.append(start_sender_thread)
-    return starters
 
 
 def sd_notify(state: str) -> None:

@@ -43,10 +43,12 @@ def inject(
     mail_from: str = "",
     rcpt_tos: Iterable[str] = (),
     process: bool = True,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
     """Spool each file (or stdin), then process what was spooled unless ``process`` is False."""
+    out = out or sys.stdout  # looked up now: the streams may have been replaced since import
+    err = err or sys.stderr
     limit = app.config.smtp_in.max_message_bytes
     sources: list[tuple[str, Path | None]] = [(str(p), p) for p in paths] or [("<stdin>", None)]
     status = EX_OK

@@ -16,7 +16,6 @@ import datetime as dt
 import json
 import logging
 import threading
-from collections.abc import Callable
 
 from maild.app import App
 from maild.errors import NotFoundError
@@ -188,10 +187,11 @@ def retry(app: App, entry_id: int) -> OutboxEntry:
 
 
 def start_sender_thread(
-    app: App, stop: threading.Event, wake: Callable[[], None]
+    app: App, stop: threading.Event, wake: threading.Event | None = None
 ) -> list[threading.Thread]:
-    """The daemon's delivery loop: a pass every ``smtp_out.poll_seconds`` (``wake`` is unused:
-    the worker's wake-up belongs to the worker)."""
+    """The daemon's delivery loop: a pass whenever ``wake`` is set (the worker queued mail) and
+    at least every ``smtp_out.poll_seconds`` (retries come due with time, not with events)."""
+    wake = wake or threading.Event()
 
     def loop() -> None:
         app.db.connect(reuse_if_open=True)
@@ -200,11 +200,12 @@ def start_sender_thread(
             log.info("released %d outbox claims left by stopped processes", released)
         sender = Sender(app)
         while not stop.is_set():
+            wake.clear()
             try:
                 sender.run_once(stop)
             except Exception:
                 log.exception("outbox pass failed")
-            stop.wait(app.config.smtp_out.poll_seconds)
+            wake.wait(app.config.smtp_out.poll_seconds)
         app.db.close()
 
     thread = threading.Thread(target=loop, name="outbox", daemon=True)
