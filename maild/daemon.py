@@ -17,6 +17,7 @@ from collections.abc import Callable
 from maild import spool
 from maild.app import App
 from maild.intake.imap import parse_mailboxes, start_imap_threads
+from maild.jobs.runner import Jobs
 from maild.outbox.sender import start_sender_thread
 from maild.routing.reload import RulesHolder
 from maild.worker import make_worker
@@ -70,6 +71,7 @@ class Daemon:
             )
         self.threads.extend(start_imap_threads(app, self.stop, self.wake.set))
         self.threads.extend(start_sender_thread(app, self.stop, self.outbox_wake))
+        self.threads.extend(self.jobs().start(self.stop))
 
     def run(self) -> int:
         self.start()
@@ -95,6 +97,10 @@ class Daemon:
             sd_notify("STOPPING=1")
             self.shutdown()
         return 0
+
+    def jobs(self) -> Jobs:
+        """The periodic jobs of this installation."""
+        return Jobs(self.app)
 
     def on_reload(self) -> None:
         log.info("SIGHUP: reloading the rules")
