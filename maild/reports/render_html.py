@@ -1,0 +1,193 @@
+"""The report as one self-contained HTML page: inline CSS, charts as ``data:`` URIs, no links out.
+
+It reads on a phone: a viewport meta tag, a single column, figures that shrink to the screen and
+wide tables that scroll sideways inside their box. ``charts=False`` leaves the charts out; the
+digest mail uses that, because mail clients block ``data:`` images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from maild.reports import charts as chart
+from maild.reports import fmt
+from maild.reports.model import TRAFFIC_BASIS, GroupStats, Report, Target
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;padding:1rem;
+color:#222;background:#fff;line-height:1.4}
+main{max-width:960px;margin:0 auto}
+h1{font-size:1.4rem;margin:.2rem 0}h2{font-size:1.15rem;margin:1.6rem 0 .5rem;
+border-bottom:1px solid #ddd}
+.meta{color:#555;font-size:.9rem}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(9rem,1fr));gap:.6rem}
+.card{border:1px solid #ddd;border-radius:.5rem;padding:.5rem .7rem}
+.card b{display:block;font-size:1.3rem}.card span{color:#555;font-size:.85rem}
+.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
+table{border-collapse:collapse;font-size:.9rem;min-width:100%}
+th,td{padding:.25rem .5rem;text-align:right;white-space:nowrap;border-bottom:1px solid #eee}
+th:first-child,td:first-child{text-align:left}
+img{max-width:100%;height:auto;display:block;margin:.5rem 0}
+@media (max-width:600px){body{padding:.5rem}table{font-size:.8rem}}
+"""
+VOLUME_HEADS = (
+    "created",
+    "resolved",
+    "open",
+    "SLA first response",
+    "SLA resolution",
+    "rating",
+    "rated",
+)
+TIMES_HEADS = tuple(
+    f"{what} {stat}{bh}"
+    for what in ("FR", "RS")
+    for bh in ("", " (bh)")
+    for stat in ("median", "p90")
+)
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    ths = "".join(f"<th>{escape(h)}</th>" for h in head)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f'<div class="scroll"><table><thead><tr>{ths}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _img(uri: str | None, alt: str) -> str:
+    return f'<img src="{uri}" alt="{escape(alt)}">' if uri else ""
+
+
+def _target(t: Target) -> str:
+    total = t.met + t.breached
+    return f"{fmt.share(t.share_met)} ({t.met}/{total})" if total else "-"
+
+
+def _cards(g: GroupStats) -> str:
+    s = g.satisfaction
+    items = [
+        (g.created, "created"),
+        (g.resolved, "resolved"),
+        (g.open_at_end, "open at end"),
+        (fmt.duration(g.first_response.median), "first response, median"),
+        (fmt.duration(g.resolution.median), "resolution, median"),
+        (fmt.share(g.sla_first_response.share_met), "SLA first response met"),
+        (fmt.share(g.sla_resolution.share_met), "SLA resolution met"),
+        (fmt.rating(s.average), f"satisfaction ({s.rated} ratings)"),
+    ]
+    cells = "".join(
+        f'<div class="card"><b>{escape(str(v))}</b><span>{escape(label)}</span></div>'
+        for v, label in items
+    )
+    return f'<div class="cards">{cells}</div>'
+
+
+def _times_rows(groups: Sequence[GroupStats], none: str) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for g in groups:
+        fr, rs = g.first_response, g.resolution
+        rows.append(
+            [g.name if g.name is not None else none]
+            + [
+                fmt.duration(v)
+                for t in (fr, rs)
+                for v in (t.median, t.p90, t.business_median, t.business_p90)
+            ]
+        )
+    return rows
+
+
+def _groups(groups: Sequence[GroupStats], title: str, none: str, charts: bool) -> str:
+    if not groups:
+        return f"<h2>Per {title}</h2><p>None.</p>"
+    volume = [
+        [
+            g.name if g.name is not None else none,
+            g.created,
+            g.resolved,
+            g.open_at_end,
+            _target(g.sla_first_response),
+            _target(g.sla_resolution),
+            fmt.rating(g.satisfaction.average),
+            fmt.share(g.satisfaction.response_rate),
+        ]
+        for g in groups
+    ]
+    parts = [
+        f"<h2>Per {escape(title)}</h2>",
+        _table(
+            [title, *VOLUME_HEADS],
+            volume,
+        ),
+        "<h3>Response times (wall clock; business hours)</h3>",
+        _table(
+            [title, *TIMES_HEADS],
+            _times_rows(groups, none),
+        ),
+    ]
+    if charts:
+        parts.append(_img(chart.times(groups, none), f"response times per {title}"))
+        parts.append(_img(chart.sla(groups, none), f"SLA adherence per {title}"))
+    return "".join(parts)
+
+
+def render(report: Report, *, charts: bool = True) -> str:
+    title = "Support report" + (f": {report.team}" if report.team else "")
+    s = report.summary
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body><main>",
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="meta">{escape(fmt.window(report))}; days and hours in '
+        f"{escape(report.timezone)}; business hours {escape(report.business_hours)}</p>",
+        "<h2>Summary</h2>",
+        _cards(s),
+        _table(
+            ["", "count", "median", "p90", "median (bh)", "p90 (bh)"],
+            [
+                [
+                    label,
+                    t.count,
+                    fmt.duration(t.median),
+                    fmt.duration(t.p90),
+                    fmt.duration(t.business_median),
+                    fmt.duration(t.business_p90),
+                ]
+                for label, t in (("first response", s.first_response), ("resolution", s.resolution))
+            ],
+        ),
+        f"<p>SLA met: first response {escape(_target(s.sla_first_response))}, resolution "
+        f"{escape(_target(s.sla_resolution))}. Satisfaction: average "
+        f"{escape(fmt.rating(s.satisfaction.average))} from {s.satisfaction.rated} ratings, "
+        f"response rate {escape(fmt.share(s.satisfaction.response_rate))} of "
+        f"{s.satisfaction.surveyed} surveys.</p>",
+        "<h2>Per day</h2>",
+    ]
+    if charts:
+        parts.append(_img(chart.volume(report), "tickets created, resolved and open per day"))
+    parts.append(
+        _table(
+            ["date", "created", "resolved", "open at end"],
+            [[d.date.isoformat(), d.created, d.resolved, d.open_at_end] for d in report.days],
+        )
+    )
+    parts.append(_groups(report.teams, "team", "(no team)", charts))
+    parts.append(_groups(report.agents, "agent", "(unassigned)", charts))
+    parts.append("<h2>Top tags</h2>")
+    if charts:
+        parts.append(_img(chart.tags(report), "top tags"))
+    parts.append(_table(["tag", "tickets created"], [list(t) for t in report.top_tags]))
+    parts.append(
+        f"<h2>Busiest weekdays and hours</h2><p>{escape(TRAFFIC_BASIS)}, "
+        f"{escape(report.timezone)}.</p>"
+    )
+    if charts:
+        parts.append(_img(chart.traffic(report), "messages by weekday and hour"))
+    parts.append(_table(["weekday", "messages"], [list(w) for w in report.weekdays]))
+    parts.append(_table(["hour", "messages"], [[f"{h:02d}", n] for h, n in report.hours]))
+    parts.append("</main></body></html>\n")
+    return "\n".join(p for p in parts if p)
