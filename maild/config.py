@@ -15,6 +15,7 @@ import types
 import typing
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -111,6 +112,29 @@ class AttachmentsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class LifecycleConfig:
+    auto_close_days: float = 7.0  # a resolved ticket closes this long after resolution (0: never)
+    pending_reminder_days: float = 3.0  # remind the customer of a ticket pending this long (0: never)
+    pending_resolve_days: float = 7.0  # resolve a ticket pending this long (0: never)
+    survey: bool = True  # mail the `survey` template (rating 1-5) when a ticket is resolved
+
+
+@dataclasses.dataclass(frozen=True)
+class DigestConfig:
+    enabled: bool = False  # mail the report to `to` once a week (maild.reports.digest)
+    to: tuple[str, ...] = ()
+    weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    time: str = "08:00"  # HH:MM on `weekday`, in `timezone`
+    timezone: str = "UTC"
+    since: str = "7d"  # the window it covers, ending when it is sent: 12h, 7d, 2w
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportsConfig:
+    digest: DigestConfig = dataclasses.field(default_factory=DigestConfig)
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     instance: InstanceConfig = dataclasses.field(default_factory=InstanceConfig)
     database: DatabaseConfig = dataclasses.field(default_factory=DatabaseConfig)
@@ -122,6 +146,8 @@ class Config:
     notify: NotifyConfig = dataclasses.field(default_factory=NotifyConfig)
     agents: AgentsConfig = dataclasses.field(default_factory=AgentsConfig)
     attachments: AttachmentsConfig = dataclasses.field(default_factory=AttachmentsConfig)
+    lifecycle: LifecycleConfig = dataclasses.field(default_factory=LifecycleConfig)
+    reports: ReportsConfig = dataclasses.field(default_factory=ReportsConfig)
     rules_dir: Path = Path("./rules")
     templates_dir: Path = Path("./templates")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -338,6 +364,44 @@ def _check(config: Config) -> None:
         raise ConfigError(f"{src}: smtp_out: give password_env or password_file, not both")
     if inst.secret_env and inst.secret_file:
         raise ConfigError(f"{src}: instance: give secret_env or secret_file, not both")
+    _check_lifecycle(src, config.lifecycle)
+    _check_digest(src, config.reports.digest)
+
+
+def _check_digest(src: Path, digest: DigestConfig) -> None:
+    key = "reports.digest"
+    for i, addr in enumerate(digest.to):
+        if not ADDRESS_RE.match(addr):
+            raise ConfigError(f"{src}: {key}.to[{i}]: {addr!r} is not an address (user@domain)")
+    if digest.enabled and not digest.to:
+        raise ConfigError(f"{src}: {key}.to: give at least one address when enabled is true")
+    if not re.match(r"^([01]?\d|2[0-3]):[0-5]\d$", digest.time):
+        raise ConfigError(f"{src}: {key}.time: {digest.time!r} is not a time like 08:00")
+    since = re.match(r"^(\d{1,5})([hdw])$", digest.since)
+    hours = int(since.group(1)) * {"h": 1, "d": 24, "w": 168}[since.group(2)] if since else 0
+    if not 0 < hours <= 3660 * 24:
+        raise ConfigError(
+            f"{src}: {key}.since: {digest.since!r} is not like 7d, 12h or 2w (at most 3660d)"
+        )
+    try:
+        ZoneInfo(digest.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{src}: {key}.timezone: {digest.timezone!r} is not a time zone, e.g. Europe/Berlin"
+        ) from None
+
+
+def _check_lifecycle(src: Path, life: LifecycleConfig) -> None:
+    for name in ("auto_close_days", "pending_reminder_days", "pending_resolve_days"):
+        value = getattr(life, name)
+        if not 0 <= value <= 3660:
+            raise ConfigError(f"{src}: lifecycle.{name}: {value:g} must be 0 (never) to 3660 days")
+    remind, resolve = life.pending_reminder_days, life.pending_resolve_days
+    if remind and resolve and remind >= resolve:
+        raise ConfigError(
+            f"{src}: lifecycle.pending_reminder_days: {remind:g} must be less than "
+            f"pending_resolve_days ({resolve:g}), or the reminder comes too late"
+        )
 
 
 def read_secret(*, env: str | None, file: Path | None, what: str) -> str | None:

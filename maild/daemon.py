@@ -100,7 +100,13 @@ class Daemon:
 
     def jobs(self) -> Jobs:
         """The periodic jobs of this installation."""
-        return Jobs(self.app)
+        from maild.reports.digest import schedule_digest
+        from maild.sla.sweep import schedule_jobs
+
+        jobs = Jobs(self.app)
+        schedule_jobs(self.app, self.rules, jobs.scheduler)  # SLA, escalations, lifecycle: 1/min
+        schedule_digest(self.app, jobs.scheduler, rules=self.rules)  # off unless configured
+        return jobs
 
     def on_reload(self) -> None:
         log.info("SIGHUP: reloading the rules")

@@ -15,6 +15,7 @@ import threading
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from peewee import IntegrityError
 
@@ -36,8 +37,11 @@ from maild.routing.reload import RulesHolder
 from maild.routing.schema import TicketView
 from maild.store import claims
 from maild.store import tickets as store
-from maild.store.db import write_tx
+from maild.store.db import is_sqlite, write_tx
 from maild.store.models import Message, SpoolEntry, Ticket
+
+if TYPE_CHECKING:
+    from maild.agents.desk import AgentDesk, AgentMail
 
 log = logging.getLogger("ticketd.worker")
 
@@ -51,9 +55,10 @@ class StoreContext:
     verdict: Classification
     ticket: Ticket
     message: Message
-    event: str  # new_ticket | customer_reply | robot
+    event: str  # new_ticket | customer_reply | agent_reply | agent_note | robot | satisfaction
     actor: str
     ticket_before: TicketView | None = None  # the ticket as it was before this message
+    agent: AgentMail | None = None  # the From is an agent's: trusted or a forgery (maild.agents)
     replied: bool = False  # a rule already answered the requester (no acknowledgement then)
     outcome: list[str] = field(default_factory=list)  # words for the log line
 
@@ -64,9 +69,12 @@ Hook = Callable[[StoreContext], None]
 class Worker:
     """Processes spooled messages. One per thread; a pass needs no other state."""
 
-    def __init__(self, app: App, hooks: Sequence[Hook] = ()) -> None:
+    def __init__(
+        self, app: App, hooks: Sequence[Hook] = (), agents: AgentDesk | None = None
+    ) -> None:
         self.app = app
         self.hooks = list(hooks)
+        self.agents = agents  # tells agents' mail from customers' (None: everyone is a customer)
         self.id = claims.worker_id(str(threading.get_ident() % 100000))
         self.signer = Signer(app.config.prefix, app.secret)
         self.loop_token = loop_token(app.secret)
@@ -193,9 +201,13 @@ class Worker:
         robot = verdict.is_robot
         if match is None and verdict.kind in ("bounce", "autoreply"):
             return f"ignored: {verdict.kind} that concerns no ticket", True
-        ticket = Ticket.get_by_id(match.number) if match else None
+        ticket = self._locked_ticket(match.number) if match else None
+        author = None
+        if ticket is not None and not robot and self.agents is not None:
+            author = self.agents.read(msg, sender, ticket)
+        agent = author if author is not None and author.trusted else None
         parent = None
-        if ticket is not None and ticket.status == "closed" and not robot:
+        if ticket is not None and ticket.status == "closed" and not robot and agent is None:
             parent, ticket = ticket, None  # a reply to a closed ticket starts a follow-up
         created = ticket is None
         before = None if created or robot else TicketView.from_ticket(ticket)
@@ -203,10 +215,13 @@ class Worker:
             ticket = self._new_ticket(msg, sender, now, parent)
         event = "robot" if robot else ("new_ticket" if created else "customer_reply")
         body = msg.text if created else reply_text(msg)
+        kind = "robot" if robot else "customer"
+        if agent is not None:  # a trusted agent's reply or note (maild.agents.desk)
+            event, body, kind = agent.event, agent.body, agent.kind
         message = Message.create(
             ticket=ticket,
             direction="in",
-            kind="robot" if robot else "customer",
+            kind=kind,
             message_id=msg.message_id or msg.dedup_key,
             dedup_key=msg.dedup_key,
             from_addr=sender.email,
@@ -276,7 +291,7 @@ class Worker:
                 reasons=list(verdict.reasons),
                 bounced=list(verdict.bounced_recipients),
             )
-        else:
+        elif agent is None:
             cc = [
                 a
                 for a in (*msg.to, *msg.cc)
@@ -287,15 +302,21 @@ class Worker:
             if added:
                 store.add_event(ticket, "watchers", actor=actor, at=now, added=added)
             if not created and ticket.status in ("pending", "resolved"):
-                store.set_field(
-                    ticket,
-                    "status",
-                    "open",
-                    actor=actor,
-                    at=now,
-                    message=message,
-                    reason="customer replied",
-                )
+                from maild.sla import lifecycle, survey
+
+                # A rating answering our survey is stored and does not re-open the ticket; the
+                # hooks see it as event "satisfaction" (no rules, no SLA change).
+                rating = survey.satisfaction_reply(ticket, msg.subject, body)
+                if rating is not None:
+                    lifecycle.record_satisfaction(
+                        ticket, rating, actor=actor, at=now, message=message
+                    )
+                    event = "satisfaction"
+                else:
+                    lifecycle.set_status(
+                        app, None, ticket, "open", actor=actor, at=now, message=message,
+                        reason="customer replied",
+                    )
         ticket.updated_at = now
         ticket.save()
         ctx = StoreContext(
@@ -307,12 +328,22 @@ class Worker:
             event=event,
             actor=actor,
             ticket_before=before,
+            agent=author,
         )
         for hook in self.hooks:
             hook(ctx)
         word = "new" if created else "append"
         extra = f" [{'; '.join(ctx.outcome)}]" if ctx.outcome else ""
         return f"{word} {prefix}-{ticket.id}{extra}", False
+
+    def _locked_ticket(self, number: int) -> Ticket:
+        """The ticket, on PostgreSQL with its row locked until the commit: two messages for one
+        ticket (two agents answering at once) then apply one after the other and neither
+        overwrites the other's changes. SQLite's write transaction serialises them already."""
+        query = Ticket.select().where(Ticket.id == number)
+        if not is_sqlite(self.app.db):
+            query = query.for_update("FOR NO KEY UPDATE")  # FK inserts (KEY SHARE) still pass
+        return query.get()
 
     def _new_ticket(self, msg: InboundMessage, sender: Address, now, parent: Ticket | None):
         support = self.app.config.support_addresses
@@ -374,21 +405,29 @@ def reply_text(msg: InboundMessage) -> str:
 
 
 def make_worker(app: App, rules: RulesHolder | None = None) -> Worker:
-    """A worker with every hook this installation has (rules, outbound mail).
+    """A worker with every hook this installation has (rules, agents' mail, outbound mail).
 
     Without ``rules`` the rules folder is loaded now; broken rules raise RulesError.
     """
     holder = rules if rules is not None else RulesHolder.open(
         app.config.rules_dir, app.config.templates_dir
     )
-    return Worker(app, hooks=default_hooks(app, holder))
+    from maild.agents.desk import AgentDesk
+
+    desk = AgentDesk(app, holder)
+    return Worker(app, hooks=default_hooks(app, holder, desk), agents=desk)
 
 
-def default_hooks(app: App, rules: RulesHolder) -> list[Hook]:
-    """Rules first (they may mark spam or reply), then automatic mail and bounce handling."""
+def default_hooks(app: App, rules: RulesHolder, agents: AgentDesk | None = None) -> list[Hook]:
+    """Rules first (they may mark spam or reply), then SLA policy and due times, then agents'
+    mail and the notifications to agents (after the rules, so an agent's command wins), then
+    automatic mail and bounces."""
+    from maild.agents.desk import AgentDesk
     from maild.notify.auto import AutoMail
     from maild.notify.templates import Renderer
     from maild.routing.apply import RulesHook
+    from maild.sla.hook import SlaHook
 
     renderer = Renderer(app.config.templates_dir)
-    return [RulesHook(app, rules, renderer), AutoMail(app, renderer)]
+    desk = agents if agents is not None else AgentDesk(app, rules, renderer)
+    return [RulesHook(app, rules, renderer), SlaHook(app, rules), desk, AutoMail(app, renderer)]

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from maild import __version__
 from maild.errors import TicketdError
 
-COMMANDS = ("run", "inject", "tickets", "spool", "outbox", "rules", "imap")
+COMMANDS = ("run", "inject", "tickets", "spool", "outbox", "rules", "sla", "imap", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,21 +23,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ticketd {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"maild.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"maild.cli.{name}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"maild.cli.{name}").register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # The daemon logs at config's log_level (cli/run.py); a one-shot command prints its own result
+    # and logs only warnings and errors.
     logging.basicConfig(
-        level=logging.INFO,
+        level=logging.INFO if args.command == "run" else logging.WARNING,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )

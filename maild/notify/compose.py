@@ -310,11 +310,14 @@ def queue_mail(
     cc: Sequence[Address] = (),
     agent: Address | None = None,
     extra_context: dict[str, Any] | None = None,
+    reply_as: str | None = None,
 ) -> OutboxEntry:
     """Render ``template`` and queue it for ``to`` (and ``cc``); returns the outbox row.
 
     Invalid ``cc`` addresses are left out (and named in the ``mail_queued`` event); an invalid or
-    missing ``to`` raises :class:`ComposeError` before anything is written.
+    missing ``to`` raises :class:`ComposeError` before anything is written. Mail to one agent
+    passes ``reply_as`` (the agent's address): its Reply-To is then the agent's own signed address,
+    which trusts their reply; everyone else gets the ticket's address.
     """
     to = [a for a in to if valid_address(a.email)]
     if not to:
@@ -337,7 +340,12 @@ def queue_mail(
         from_addr=Address(support, from_name),
         to=tuple(to),
         cc=tuple(cc),
-        reply_to=Address(signer.reply_address(support, ticket.id), app.config.instance.name),
+        reply_to=Address(
+            signer.agent_reply_address(support, ticket.id, reply_as)
+            if reply_as
+            else signer.reply_address(support, ticket.id),
+            app.config.instance.name,
+        ),
         subject=subject,
         thread_topic=clean_subject(app.config.prefix, ticket.subject),
         date=now,
@@ -403,3 +411,16 @@ def queue_mail(
         **({"skipped": skipped} if skipped else {}),
     )
     return entry
+
+
+def queue_to_agents(
+    app: App, renderer: Renderer, ticket: Ticket, *, to: Sequence[Address], **kwargs: Any
+) -> list[OutboxEntry]:
+    """Queue one mail per recipient, each with that recipient's own signed Reply-To.
+
+    For mail to agents (notifications, escalations, command errors): pressing Reply answers the
+    ticket as that agent, and no one else, customers included, can reuse the address.
+    """
+    return [
+        queue_mail(app, renderer, ticket, to=[addr], reply_as=addr.email, **kwargs) for addr in to
+    ]

@@ -4,6 +4,11 @@ A ticket's reply address is ``local+PREFIX-N.TOKEN@domain`` and our outgoing Mes
 ``<PREFIX-N.NONCE.SIG@domain>``; TOKEN and SIG are truncated HMAC-SHA256 values under the instance
 secret, so only we can make them, and a reply to either threads to the ticket even when the customer
 rewrote the subject. Tokens are lower-case hex because mail systems may lower-case local parts.
+
+Mail to an agent carries the agent's own reply address for the ticket, whose TOKEN also covers the
+agent's address. The customer sees only the ticket's address, so knowing it (every acknowledgement
+shows it) and forging an agent's From is not enough to be trusted as that agent: the agent's token
+verifies only together with that agent's address as the sender.
 """
 
 from __future__ import annotations
@@ -44,8 +49,26 @@ class Signer:
         ref = ref_of(self.prefix, number)
         return f"{local}+{ref}.{_mac(self.secret, 'addr:' + ref)}@{domain}"
 
-    def ticket_from_address(self, address: str, support: Sequence[str]) -> int | None:
-        """The ticket number a signed reply address names, if its token verifies."""
+    def agent_reply_address(self, support_address: str, number: int, agent: str) -> str:
+        """The reply address for ``agent`` on ticket ``number``: valid only with their From."""
+        local, _, domain = support_address.partition("@")
+        ref = ref_of(self.prefix, number)
+        return f"{local}+{ref}.{_mac(self.secret, _agent_message(ref, agent))}@{domain}"
+
+    def ticket_from_address(
+        self, address: str, support: Sequence[str], *, sender: str | None = None
+    ) -> int | None:
+        """The ticket number a signed reply address names, if its token verifies: the ticket's
+        token, or (with ``sender``) the sender's own agent token."""
+        return self._verify(address, support, sender, ticket_token=True)
+
+    def agent_ticket_from_address(self, address: str, support: Sequence[str], sender: str) -> int | None:
+        """The ticket number, only if ``address`` is ``sender``'s own agent reply address."""
+        return self._verify(address, support, sender, ticket_token=False)
+
+    def _verify(
+        self, address: str, support: Sequence[str], sender: str | None, *, ticket_token: bool
+    ) -> int | None:
         local, _, domain = address.lower().partition("@")
         base, plus, tag = local.partition("+")
         if not plus or f"{base}@{domain}" not in {s.lower() for s in support}:
@@ -54,7 +77,10 @@ class Signer:
         if not match:
             return None
         ref = ref_of(self.prefix, int(match.group(1)))
-        if hmac.compare_digest(_mac(self.secret, "addr:" + ref), match.group(2)):
+        token = match.group(2)
+        if ticket_token and hmac.compare_digest(_mac(self.secret, "addr:" + ref), token):
+            return int(match.group(1))
+        if sender and hmac.compare_digest(_mac(self.secret, _agent_message(ref, sender)), token):
             return int(match.group(1))
         return None
 
@@ -75,6 +101,10 @@ class Signer:
         ref = ref_of(self.prefix, int(match.group(1)))
         expected = _mac(self.secret, f"mid:{ref}.{match.group(2)}")
         return int(match.group(1)) if hmac.compare_digest(expected, match.group(3)) else None
+
+
+def _agent_message(ref: str, agent: str) -> str:
+    return f"agent:{ref}:{agent.strip().lower()}"
 
 
 def base_address(address: str) -> str:

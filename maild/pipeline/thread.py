@@ -55,8 +55,9 @@ def find_ticket(
     for number in tag_numbers(msg.subject, signer.prefix):
         if exists(number):
             return ThreadMatch(number, "subject-tag")
+    sender = msg.from_addr.email if msg.from_addr is not None else None
     for address in msg.recipients:
-        number = signer.ticket_from_address(address, support)
+        number = signer.ticket_from_address(address, support, sender=sender)
         if number is not None and exists(number):
             return ThreadMatch(number, "signed-address")
     candidates = [

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from maild.app import App
-from maild.notify.compose import queue_mail
+from maild.notify.compose import queue_mail, queue_to_agents
 from maild.notify.loop import refusal
 from maild.notify.recipients import resolve_targets
 from maild.notify.templates import Renderer
@@ -27,6 +27,7 @@ from maild.pipeline.message import Address
 from maild.routing.assign import resolve_assignee
 from maild.routing.engine import Decision, RuleSet
 from maild.routing.reload import RulesHolder
+from maild.sla.lifecycle import apply_change, set_status
 from maild.store import tickets as store
 from maild.store.models import Ticket, TicketTag
 
@@ -72,8 +73,10 @@ def apply_decision(
     )
 
     def set_(field: str, value: object, rule: str, **detail: object) -> None:
-        store.set_field(
-            ticket, field, value, actor=f"rule:{rule}", at=now, message=message, **detail
+        # Through the lifecycle: due times follow priority and team; resolving stamps and surveys.
+        apply_change(
+            app, rules, ticket, field, value, actor=f"rule:{rule}", at=now, message=message,
+            **detail,
         )
 
     if decision.team is not None:
@@ -117,14 +120,17 @@ def apply_decision(
     if decision.is_spam:
         assert decision.spam is not None
         set_("spam", True, decision.spam.rule)
-        set_("status", "closed", decision.spam.rule, reason="spam")
-        if ticket.closed_at is None:
-            ticket.closed_at = now
-            ticket.save()
+        set_status(
+            app, rules, ticket, "closed", actor=f"rule:{decision.spam.rule}", at=now,
+            message=message, reason="spam", survey=False, renderer=renderer,
+        )
         ctx.outcome.append(f"spam by rule {decision.spam.rule!r}")
         return
     if decision.status is not None:
-        set_("status", decision.status.value, decision.status.rule)
+        set_status(
+            app, rules, ticket, decision.status.value, actor=f"rule:{decision.status.rule}",
+            at=now, message=message, renderer=renderer,
+        )
     for reply in decision.replies:
         _reply(app, renderer, ctx, reply.value, reply.rule)
     for notify in decision.notifies:
@@ -187,7 +193,7 @@ def _send(
         ctx,
         template,
         rule,
-        lambda: queue_mail(
+        lambda: (queue_mail if kind == "auto" else queue_to_agents)(
             app, renderer, ticket, template=template, to=to, now=now, kind=kind,
             automatic=automatic, answering=ctx.message,
         ),

@@ -2,7 +2,10 @@
 
 Version 1 is the initial schema; each later version is a function that upgrades from the one before,
 run in order inside a transaction. Creating tables is idempotent, so a fresh database and an old one
-take the same path.
+take the same path: new tables come from ``create_tables``, an upgrade only alters or fills.
+
+- 2: the SLA tables (``sla_pause``, ``sla_firing``); tickets already pending, resolved or closed get
+  an open pause from their last status change, so their clocks stay stopped.
 """
 
 from __future__ import annotations
@@ -12,12 +15,29 @@ from collections.abc import Callable
 from peewee import Database
 
 from maild.store.db import write_tx
-from maild.store.models import ALL_MODELS, SchemaVersion
+from maild.store.models import ALL_MODELS, Event, SchemaVersion, SlaPause, Ticket
 
-CURRENT_VERSION = 1
+CURRENT_VERSION = 2
 
-# Upgrades from version N-1 to N, keyed by N. Empty while the schema has one version.
-UPGRADES: dict[int, Callable[[Database], None]] = {}
+
+def _v2_open_pauses(db: Database) -> None:
+    """Stop the SLA clocks of tickets that were already waiting or done before version 2."""
+    paused = Ticket.select().where(Ticket.status.in_(("pending", "resolved", "closed")))
+    for ticket in paused:
+        if SlaPause.select().where(SlaPause.ticket == ticket).exists():
+            continue
+        last = (
+            Event.select(Event.at)
+            .where((Event.ticket == ticket) & (Event.action == "status"))
+            .order_by(Event.id.desc())
+            .first()
+        )
+        since = last.at if last else (ticket.updated_at or ticket.created_at)
+        SlaPause.create(ticket=ticket, status=ticket.status, started_at=since)
+
+
+# Upgrades from version N-1 to N, keyed by N.
+UPGRADES: dict[int, Callable[[Database], None]] = {2: _v2_open_pauses}
 
 
 def upgrade(db: Database) -> int:

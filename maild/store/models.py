@@ -221,6 +221,36 @@ class ImapState(BaseModel):
         indexes = ((("mailbox", "folder"), True),)
 
 
+class SlaPause(BaseModel):
+    """A stretch in which a ticket's SLA clocks stood still (it was pending, resolved or closed).
+
+    ``ended_at`` is NULL while the pause lasts; a ticket has at most one open pause.
+    """
+
+    id = AutoField()
+    ticket = ForeignKeyField(Ticket, backref="sla_pauses", on_delete="CASCADE")
+    status = CharField(max_length=12)
+    started_at = DateTimeField()
+    ended_at = DateTimeField(null=True)
+
+
+class SlaFiring(BaseModel):
+    """An escalation step or lifecycle action done for a ticket. The unique key, inserted in the
+    transaction that acts, makes each one happen once even with several sweeping processes.
+
+    ``policy`` is an SLA policy's name or ``lifecycle``; ``step`` names the step within it.
+    """
+
+    id = AutoField()
+    ticket = ForeignKeyField(Ticket, backref="sla_firings", on_delete="CASCADE")
+    policy = CharField(max_length=100)
+    step = CharField(max_length=200)
+    fired_at = DateTimeField()
+
+    class Meta:
+        indexes = ((("ticket", "policy", "step"), True),)
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     SchemaVersion,
     Contact,
@@ -235,6 +265,8 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Suppression,
     KeyValue,
     ImapState,
+    SlaPause,
+    SlaFiring,
 )
 
 __all__ = ["SQL", "database_proxy", "utcnow"]

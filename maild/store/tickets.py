@@ -165,6 +165,11 @@ def ticket_summary(ticket: Ticket, prefix: str) -> dict[str, Any]:
             if ticket.satisfaction_rating is not None
             else None
         ),
+        "sla": {
+            "policy": ticket.sla_policy,
+            "first_response_due": iso(ticket.first_response_due),
+            "resolution_due": iso(ticket.resolution_due),
+        },
     }
     return data
 

@@ -1,0 +1,208 @@
+"""Commands an agent writes at the top of a reply: parsed and validated before anything changes.
+
+A command is a line that starts with ``#`` and a letter, among the first lines of the visible text
+(blank lines between them are fine); the first other line ends the block, and everything from it
+on is the reply. Names are case-insensitive and may end in a colon (``#Status: pending``):
+
+    #status open|pending|resolved|closed     #close          (= #status closed)
+    #priority low|normal|high|urgent         #note           (the whole mail is an internal note)
+    #assign EMAIL|NAME|me                    #team NAME
+    #tag +a -b   (a bare word adds)          #cc +x@y -z@w   (a bare address adds)
+
+Policy: the whole block is validated first, against the rule set in force (agents and teams come
+from ``rules/10-people.yaml``); one invalid line and :attr:`Commands.errors` is not empty, and the
+caller changes nothing at all. A command given twice that sets one value (two statuses, ``#close``
+with ``#status``) is an error too, since it is not clear which one was meant. ``#tag`` and ``#cc``
+may repeat. Parsing never touches the database.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from maild.notify.compose import valid_address
+from maild.pipeline.addresses import is_support_address
+from maild.routing.engine import RuleSet
+from maild.routing.schema import PRIORITIES
+
+STATUSES = ("open", "pending", "resolved", "closed")  # "new" is no status an agent sets
+NAMES = ("status", "priority", "assign", "team", "tag", "cc", "note", "close")
+_LINE = re.compile(r"^\s*#([A-Za-z][\w-]*):?(?:\s+(.*?))?\s*$")
+_TAG = re.compile(r"^[\w][\w.:/-]{0,99}$")
+MAX_LINE = 1000  # longer lines are not commands; they would not fit an error mail either
+
+
+@dataclass(frozen=True)
+class CommandError:
+    """One rejected line: its number in the visible text (1-based), the text and why."""
+
+    line: int
+    text: str
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"line": self.line, "text": self.text, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Commands:
+    """The validated commands of one mail, and the text that is left for the customer."""
+
+    status: str | None = None
+    priority: str | None = None
+    assign: str | None = None  # an agent's email
+    team: str | None = None
+    tags_add: tuple[str, ...] = ()
+    tags_remove: tuple[str, ...] = ()
+    cc_add: tuple[str, ...] = ()
+    cc_remove: tuple[str, ...] = ()
+    note: bool = False
+    lines: tuple[str, ...] = ()  # the command lines as written, for the audit trail
+    errors: tuple[CommandError, ...] = ()
+    body: str = ""  # the visible text without the command block
+
+    @property
+    def any(self) -> bool:
+        """Whether any command was given (valid or not)."""
+        return bool(self.lines or self.errors)
+
+    @property
+    def changes(self) -> bool:
+        """Whether a command changes the ticket (``#note`` alone does not)."""
+        return any(
+            (self.status, self.priority, self.assign, self.team, self.tags_add,
+             self.tags_remove, self.cc_add, self.cc_remove)
+        )
+
+
+@dataclass
+class _Builder:
+    values: dict[str, str] = field(default_factory=dict)
+    tags_add: list[str] = field(default_factory=list)
+    tags_remove: list[str] = field(default_factory=list)
+    cc_add: list[str] = field(default_factory=list)
+    cc_remove: list[str] = field(default_factory=list)
+    note: bool = False
+
+    def single(self, key: str, value: str) -> str | None:
+        """Set a single-valued command; the reason when it was already given."""
+        if key in self.values:
+            return f"#{key} was already given above ({self.values[key]})"
+        self.values[key] = value
+        return None
+
+
+def split_commands(text: str) -> tuple[list[tuple[int, str]], str]:
+    """The command lines at the top of ``text`` (with 1-based line numbers) and the rest."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    found: list[tuple[int, str]] = []
+    body_start = len(lines)
+    for index, line in enumerate(lines):
+        clean = line.replace("\xa0", " ")
+        if not clean.strip():
+            continue
+        if len(clean) <= MAX_LINE and _LINE.match(clean):
+            found.append((index + 1, clean.strip()))
+            continue
+        body_start = index
+        break
+    if not found:
+        return [], text.strip()
+    return found, "\n".join(lines[body_start:]).strip()
+
+
+def parse_commands(
+    text: str, *, rules: RuleSet, author: str, support: tuple[str, ...] | list[str] = ()
+) -> Commands:
+    """Parse and validate the command block of ``text`` written by the agent ``author``."""
+    found, body = split_commands(text)
+    build = _Builder()
+    errors: list[CommandError] = []
+    for number, line in found:
+        reason = _one(line, build, rules=rules, author=author, support=support)
+        if reason:
+            errors.append(CommandError(number, line, reason))
+    v = build.values
+    return Commands(
+        status=v.get("status"),
+        priority=v.get("priority"),
+        assign=v.get("assign"),
+        team=v.get("team"),
+        tags_add=tuple(build.tags_add),
+        tags_remove=tuple(build.tags_remove),
+        cc_add=tuple(build.cc_add),
+        cc_remove=tuple(build.cc_remove),
+        note=build.note,
+        lines=tuple(line for _, line in found),
+        errors=tuple(errors),
+        body=body,
+    )
+
+
+def _one(
+    line: str, build: _Builder, *, rules: RuleSet, author: str, support: tuple[str, ...] | list[str]
+) -> str | None:
+    """Apply one line to ``build``; the reason it is invalid, or None."""
+    match = _LINE.match(line)
+    assert match is not None
+    name, arg = match.group(1).lower(), (match.group(2) or "").strip()
+    words = arg.split()
+    if name not in NAMES:
+        return f"unknown command #{name} (known: {', '.join('#' + n for n in NAMES)})"
+    if name in ("note", "close"):
+        if words:
+            return f"#{name} takes no value"
+        if name == "note":
+            build.note = True
+            return None
+        return build.single("status", "closed")
+    if name in ("tag", "cc"):
+        if not words:
+            return f"#{name} needs at least one value, e.g. #{name} " + (
+                "+billing -urgent" if name == "tag" else "+anna@example.com -old@example.com"
+            )
+        return _list(name, words, build, support)
+    if not words or (len(words) > 1 and name in ("status", "priority")):
+        return f"#{name} takes exactly one value" + (f", got {arg!r}" if words else "")
+    value = " ".join(words)  # an agent's or a team's name may have spaces
+    if name == "status":
+        if value.lower() not in STATUSES:
+            return f"unknown status {value!r} (use {', '.join(STATUSES)})"
+        return build.single("status", value.lower())
+    if name == "priority":
+        if value.lower() not in PRIORITIES:
+            return f"unknown priority {value!r} (use {', '.join(PRIORITIES)})"
+        return build.single("priority", value.lower())
+    if name == "assign":
+        if value.lower() == "me":
+            return build.single("assign", author)
+        agent = rules.agent(value)
+        if agent is None:
+            return f"{value!r} is not an agent (give an agent's address or name, or 'me')"
+        return build.single("assign", agent.email)
+    # name == "team"
+    team = next((t for t in rules.teams if t.lower() == value.lower()), None)
+    if team is None:
+        known = ", ".join(sorted(rules.teams)) or "none are declared"
+        return f"no team {value!r} (teams: {known})"
+    return build.single("team", team)
+
+
+def _list(
+    name: str, words: list[str], build: _Builder, support: tuple[str, ...] | list[str]
+) -> str | None:
+    for word in words:
+        sign, value = (word[0], word[1:]) if word[0] in "+-" else ("+", word)
+        if name == "tag":
+            if not _TAG.match(value):
+                return f"{value!r} is not a tag (letters, digits and . : / - _, up to 100)"
+            (build.tags_add if sign == "+" else build.tags_remove).append(value)
+            continue
+        address = value.strip("<>,;").lower()
+        if not valid_address(address):
+            return f"{value!r} is not an email address"
+        if sign == "+" and is_support_address(address, support):
+            return f"{address} is one of our own support addresses"
+        (build.cc_add if sign == "+" else build.cc_remove).append(address)
+    return None

@@ -1,0 +1,145 @@
+"""The worker's view of agents: whose mail this is, and the hook that acts on it.
+
+The worker calls :meth:`AgentDesk.read` before it stores a message that threads to a ticket. When
+the sender is an agent (``rules/10-people.yaml``) other than the ticket's requester, it checks
+trust (:mod:`maild.agents.trust`) and, for a trusted mail, reads the commands off the top of the
+visible text (:mod:`maild.agents.commands`). The result, an :class:`AgentMail`, tells the worker
+how to store the message:
+
+- trusted, with text for the customer: event ``agent_reply``, Message kind ``agent``;
+- trusted, but a note (``#note``), commands only, nothing written, or an invalid command: event
+  ``agent_note``, kind ``note``. The rules do not run on it: it answers nobody, so rules such as
+  "answered tickets wait for the customer" must not fire;
+- not trusted: None of the above. The worker stores it as the customer mail it claims not to be
+  (event ``customer_reply``, no command runs) and the hook warns the agent.
+
+A trusted agent's mail does not re-open the ticket as a customer's reply would, and its To/Cc
+are not added as watchers (they are usually colleagues; ``#cc`` edits watchers). An agent who
+writes to the plain support address without threading to a ticket opens a new ticket as any
+customer would (the worker never asks :meth:`read` then), and their replies on that ticket are
+the requester's. A trusted reply to a closed ticket stays on it (no follow-up ticket) and leaves
+it closed unless a ``#status`` says otherwise. The rule set is read once per message and kept on the :class:`AgentMail`.
+
+:meth:`AgentDesk.__call__` is the hook, run after the rules inside the message's transaction:
+it applies a trusted mail (:mod:`maild.agents.reply`), warns of a forgery, and sends the
+built-in notifications (:mod:`maild.agents.notify`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from maild.agents import notify, reply, trust
+from maild.agents.commands import Commands, parse_commands
+from maild.app import App
+from maild.notify.templates import Renderer
+from maild.pipeline.addresses import Signer
+from maild.pipeline.message import Address, InboundMessage
+from maild.pipeline.quotes import REPLY_MARKER
+from maild.routing.engine import RuleSet
+from maild.routing.reload import RulesHolder
+from maild.routing.schema import Agent
+from maild.store.models import Ticket
+
+if TYPE_CHECKING:
+    from maild.worker import StoreContext
+
+
+@dataclass(frozen=True)
+class AgentMail:
+    """A mail whose From is an agent's: the trust verdict and, when trusted, its commands."""
+
+    agent: Agent
+    verdict: trust.Verdict
+    rules: RuleSet
+    commands: Commands | None = None  # None when not trusted: no command runs
+    text: str = ""  # the visible text, commands included
+
+    @property
+    def trusted(self) -> bool:
+        return self.verdict.trusted
+
+    @property
+    def public(self) -> bool:
+        """Whether the mail answers the customer (trusted, valid, not a note, has text)."""
+        c = self.commands
+        return self.trusted and c is not None and not c.errors and not c.note and bool(c.body)
+
+    @property
+    def event(self) -> str:
+        return "agent_reply" if self.public else "agent_note"
+
+    @property
+    def kind(self) -> str:
+        return "agent" if self.public else "note"
+
+    @property
+    def body(self) -> str:
+        """What is stored as the message's visible text (and sent, for a public reply)."""
+        c = self.commands
+        if c is None:
+            return self.text
+        return self.text if c.errors else c.body
+
+
+class AgentDesk:
+    """Reads agents' mail for the worker, and is the hook that acts on it."""
+
+    def __init__(self, app: App, holder: RulesHolder, renderer: Renderer | None = None) -> None:
+        self.app = app
+        self.holder = holder
+        self.renderer = renderer or Renderer(app.config.templates_dir)
+        self.signer = Signer(app.config.prefix, app.secret)
+
+    def read(self, msg: InboundMessage, sender: Address, ticket: Ticket) -> AgentMail | None:
+        """The agent's mail on ``ticket``, or None when the sender is no agent (or the requester)."""
+        rules = self.holder.rules
+        agent = rules.agents.get(sender.email.lower())
+        if agent is None or ticket.requester.email.lower() == agent.email:
+            return None
+        verdict = trust.check(
+            msg,
+            agent_email=agent.email,
+            number=ticket.id,
+            signer=self.signer,
+            support=self.app.config.support_addresses,
+            authserv_id=self.app.config.agents.authserv_id,
+        )
+        if not verdict.trusted:
+            return AgentMail(agent, verdict, rules)
+        from maild.worker import reply_text
+
+        text = reply_text(msg)
+        if REPLY_MARKER in text:
+            text = ""  # nothing above our quoted notification: the agent wrote nothing
+        commands = parse_commands(
+            text, rules=rules, author=agent.email, support=self.app.config.support_addresses
+        )
+        return AgentMail(agent, verdict, rules, commands, text)
+
+    def __call__(self, ctx: StoreContext) -> None:
+        if ctx.event in ("robot", "satisfaction") or ctx.ticket.spam:
+            return
+        mail = ctx.agent
+        rules = mail.rules if mail is not None else self.holder.rules
+        now = ctx.message.created_at
+        previous = ctx.ticket_before.assignee if ctx.ticket_before is not None else None
+        if mail is not None and mail.trusted:
+            reply.apply_mail(self.app, self.renderer, ctx, mail)
+        elif mail is not None:
+            notify.forgery_warning(
+                self.app, self.renderer, ctx.ticket,
+                agent=Address(mail.agent.email, mail.agent.name), reason=mail.verdict.how,
+                cause=ctx.message, at=now, outcome=ctx.outcome,
+            )
+        if ctx.event == "customer_reply":
+            notify.notify_customer_reply(
+                self.app, self.renderer, rules, ctx.ticket, cause=ctx.message, author=ctx.actor,
+                at=now, outcome=ctx.outcome,
+            )
+        notify.notify_assigned(
+            self.app, self.renderer, rules, ctx.ticket, previous=previous, cause=ctx.message,
+            by_self=mail.agent.email if mail is not None and mail.trusted else None, at=now,
+            outcome=ctx.outcome,
+        )

@@ -1,0 +1,241 @@
+"""Mail to agents: assignment and customer-reply notifications, command errors, forgery warnings.
+
+Every notification shows the ticket's state and the customer's message and, like all our mail,
+has the ticket's signed address as Reply-To, so that pressing Reply answers the customer.
+
+Policy, one notification per agent per inbound message: the rules' notifications come first
+(``notify: {template: notify_new|notify_reply, to: [...]}``); the built-in ones below go only to
+agents that no notification about the same message has reached yet. So the shipped rule
+"Customer replied" (``notify_reply`` to the assignee) and the built-in customer-reply
+notification never both reach the assignee, and the assignee of a new billing ticket gets the
+rule's ``notify_new`` (which names them as assignee) instead of a second ``notify_assigned``.
+
+- ``notify_assigned``: whenever the assignee changes (by a rule or a command), to the new
+  assignee, unless that agent made the change by their own mail (``#assign me``).
+- ``notify_reply``: a customer's reply, to the assignee, or to the available members of the
+  ticket's team while nobody is assigned; never to the author of the mail.
+- New tickets: only the rules notify (``notify_new`` to a team), since which teams want every new
+  ticket in their inbox is routing policy.
+
+Notifications go out as a person's mail (no ``Auto-Submitted``, like the rules' ones). Command
+errors and forgery warnings answer a mail automatically, so they pass the loop protection
+(``maild.notify.loop.refusal``): a forger cannot flood an agent with more than
+``loop.auto_replies_per_hour`` warnings. Composing runs in a savepoint; a failure is recorded as
+``mail_error`` and the message is still stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from maild.app import App
+from maild.notify.compose import queue_mail, queue_to_agents
+from maild.notify.loop import refusal
+from maild.notify.recipients import resolve_targets
+from maild.notify.templates import Renderer
+from maild.pipeline.message import Address
+from maild.routing.engine import RuleSet
+from maild.routing.schema import ASSIGNEE, TEAM
+from maild.store import tickets as store
+from maild.store.models import Event, Message, Ticket
+
+log = logging.getLogger("ticketd.agents")
+
+
+def send(
+    app: App,
+    renderer: Renderer,
+    ticket: Ticket,
+    *,
+    template: str,
+    to: Sequence[Address],
+    at: dt.datetime,
+    cause: Message,
+    actor: str,
+    outcome: list[str],
+    kind: str = "notify",
+    automatic: bool = False,
+    answering: Message | None = None,
+    cc: Sequence[Address] = (),
+    agent: Address | None = None,
+    extra: dict[str, Any] | None = None,
+    to_agents: bool = False,
+) -> bool:
+    """Queue ``template`` in a savepoint; on failure record ``mail_error`` and return False.
+
+    ``to_agents``: one mail per recipient with their own signed Reply-To (see queue_to_agents).
+    """
+    if automatic:
+        allowed: list[Address] = []
+        for addr in to:
+            why = refusal(
+                addr.email, support=app.config.support_addresses, config=app.config.loop, now=at
+            )
+            if why:
+                store.add_event(
+                    ticket, "auto_reply_suppressed", actor=actor, at=at, message=cause,
+                    to=addr.email, template=template, reason=why,
+                )
+                outcome.append(f"no {template}: {why}")
+            else:
+                allowed.append(addr)
+        to = allowed
+    if not to:
+        return False
+    try:
+        with app.db.atomic():  # a savepoint inside the worker's transaction
+            queue = queue_to_agents if to_agents else queue_mail
+            queue(
+                app, renderer, ticket, template=template, to=to, now=at, kind=kind,
+                automatic=automatic, answering=answering, cc=cc, agent=agent,
+                extra_context=extra,
+            )
+    except Exception as exc:
+        log.exception("%s mail for ticket #%s failed", template, ticket.id)
+        store.add_event(
+            ticket, "mail_error", actor=actor, at=at, message=cause, template=template,
+            error=f"{type(exc).__name__}: {str(exc)[:500]}",
+        )
+        outcome.append(f"no {template}: {type(exc).__name__}")
+        return False
+    outcome.append(f"{template} queued")
+    return True
+
+
+def last_customer_message(ticket: Ticket) -> Message | None:
+    """The customer's latest message on ``ticket`` (what agents answer and are shown)."""
+    return (
+        Message.select()
+        .where(
+            (Message.ticket == ticket) & (Message.direction == "in") & (Message.kind == "customer")
+        )
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .first()
+    )
+
+
+def already_notified(ticket: Ticket, cause: Message) -> set[str]:
+    """Who got a notification about ``cause`` already (queued after it, in its transaction).
+
+    On PostgreSQL the worker holds the ticket's row lock, and on SQLite the write lock, so rows
+    of ``ticket`` newer than ``cause`` are this transaction's own.
+    """
+    rows = Message.select(Message.to_addrs, Message.cc_addrs).where(
+        (Message.ticket == ticket)
+        & (Message.direction == "out")
+        & (Message.kind == "notify")
+        & (Message.id > cause.id)
+    )
+    found: set[str] = set()
+    for row in rows:
+        for column in (row.to_addrs, row.cc_addrs):
+            found.update(a.lower() for a in json.loads(column or "[]"))
+    return found
+
+
+def notify_assigned(
+    app: App,
+    renderer: Renderer,
+    rules: RuleSet,
+    ticket: Ticket,
+    *,
+    previous: str | None,
+    cause: Message,
+    by_self: str | None,
+    at: dt.datetime,
+    outcome: list[str],
+) -> None:
+    """Tell the new assignee, unless ``by_self`` (the agent who wrote) assigned themselves."""
+    new = ticket.assignee
+    if not new or new == previous or (by_self and new.lower() == by_self.lower()):
+        return
+    if new.lower() in already_notified(ticket, cause):
+        return
+    last = (
+        Event.select(Event.actor)
+        .where((Event.ticket == ticket) & (Event.action == "assignee") & (Event.message == cause))
+        .order_by(Event.id.desc())
+        .first()
+    )
+    agent = rules.agent(new)
+    send(
+        app, renderer, ticket, template="notify_assigned",
+        to=[Address(new, agent.name if agent else "")], at=at, cause=cause, actor="system",
+        outcome=outcome, answering=last_customer_message(ticket),
+        extra={"assignment": {"by": last.actor if last else "", "previous": previous or ""}},
+        to_agents=True,
+    )
+
+
+def notify_customer_reply(
+    app: App,
+    renderer: Renderer,
+    rules: RuleSet,
+    ticket: Ticket,
+    *,
+    cause: Message,
+    author: str,
+    at: dt.datetime,
+    outcome: list[str],
+) -> None:
+    """``notify_reply`` to the assignee, or the team while unassigned (see the module policy)."""
+    target = ASSIGNEE if ticket.assignee else TEAM
+    if target == TEAM and not ticket.team:
+        store.add_event(
+            ticket, "notify_skipped", actor="system", at=at, message=cause,
+            template="notify_reply", reasons=["nobody is assigned and the ticket has no team"],
+        )
+        return
+    exclude: Iterable[str] = [author, *already_notified(ticket, cause)]
+    targets = resolve_targets(rules, ticket, [target], exclude=exclude)
+    if targets.to:
+        send(
+            app, renderer, ticket, template="notify_reply", to=list(targets.to), at=at,
+            cause=cause, actor="system", outcome=outcome, answering=cause, to_agents=True,
+        )
+
+
+def forgery_warning(
+    app: App,
+    renderer: Renderer,
+    ticket: Ticket,
+    *,
+    agent: Address,
+    reason: str,
+    cause: Message,
+    at: dt.datetime,
+    outcome: list[str],
+) -> None:
+    """Warn ``agent`` that a mail claiming their address was taken as a customer's."""
+    store.add_event(
+        ticket, "forgery_suspected", actor="system", at=at, message=cause,
+        claimed=agent.email, reason=reason,
+    )
+    send(
+        app, renderer, ticket, template="forgery_warning", to=[agent], at=at, cause=cause,
+        actor="system", outcome=outcome, kind="auto", automatic=True, answering=cause,
+        extra={"forgery": {"claimed": agent.email, "reason": reason}}, to_agents=True,
+    )
+
+
+def command_error(
+    app: App,
+    renderer: Renderer,
+    ticket: Ticket,
+    *,
+    agent: Address,
+    errors: list[dict[str, object]],
+    cause: Message,
+    at: dt.datetime,
+    outcome: list[str],
+) -> None:
+    """Tell ``agent`` which command lines failed and why; nothing of their mail was applied."""
+    send(
+        app, renderer, ticket, template="command_error", to=[agent], at=at, cause=cause,
+        actor="system", outcome=outcome, kind="auto", automatic=True, answering=cause,
+        extra={"errors": errors}, to_agents=True,
+    )

@@ -1,0 +1,144 @@
+"""An agent's mail applied to its ticket: the commands, and the answer sent to the customer.
+
+Runs as part of the agent hook, after the rules (which saw the mail as event ``agent_reply``), so
+an agent's explicit command wins over an automatic rule: ``#status resolved`` stays resolved even
+though the shipped rule "Answered tickets wait for the customer" made the ticket pending.
+
+Order: watchers (``#cc``, so an added address gets this very answer), tags, team, assignee,
+priority; then the answer (template ``agent_reply``) from the support address under the agent's
+name, to the requester with the ticket's watchers in Cc, threaded under the customer's last
+message; the first response time; and last the status (``#status``/``#close``, or ``new`` ->
+``open`` after an answer), so that mail the status change sends (the satisfaction survey on
+resolving) follows the answer. A note (``#note``), a mail of commands only and a mail with an
+invalid command send nothing to the customer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from maild.agents import notify
+from maild.agents.commands import Commands
+from maild.app import App
+from maild.notify.compose import valid_address
+from maild.notify.templates import Renderer
+from maild.pipeline.addresses import is_support_address
+from maild.pipeline.message import Address
+from maild.routing.engine import RuleSet
+from maild.sla import lifecycle
+from maild.store import tickets as store
+from maild.store.models import Message, Ticket, TicketTag, Watcher
+
+if TYPE_CHECKING:
+    from maild.agents.desk import AgentMail
+    from maild.worker import StoreContext
+
+
+def apply_mail(app: App, renderer: Renderer, ctx: StoreContext, mail: AgentMail) -> None:
+    """Apply a trusted agent's mail (already stored as ``ctx.message``) to ``ctx.ticket``."""
+    assert mail.commands is not None
+    ticket, message, now = ctx.ticket, ctx.message, ctx.message.created_at
+    commands, actor, rules = mail.commands, mail.agent.email, mail.rules
+    author = Address(mail.agent.email, mail.agent.name)
+    if commands.errors:
+        errors = [e.to_dict() for e in commands.errors]
+        store.add_event(
+            ticket, "commands_rejected", actor=actor, at=now, message=message, errors=errors
+        )
+        notify.command_error(
+            app, renderer, ticket, agent=author, errors=errors, cause=message, at=now,
+            outcome=ctx.outcome,
+        )
+        ctx.outcome.append("commands rejected")
+        return
+    store.add_event(
+        ticket, "answered" if mail.public else "agent_note", actor=actor, at=now,
+        message=message, trust=mail.verdict.how, commands=list(commands.lines),
+    )
+    apply_fields(app, rules, ticket, commands, actor=actor, message=message)
+    if mail.public:
+        answer(app, renderer, ticket, message, author, outcome=ctx.outcome)
+        lifecycle.record_first_response(ticket, actor=actor, at=now, message=message)
+    status = commands.status or ("open" if mail.public and ticket.status == "new" else None)
+    if status is not None:
+        reason = "#close" if commands.status and "#close" in _names(commands) else None
+        lifecycle.set_status(
+            app, rules, ticket, status, actor=actor, at=now, message=message,
+            reason=reason or ("#status" if commands.status else "agent answered"),
+            renderer=renderer,
+        )
+    ctx.outcome.append("agent reply" if mail.public else "agent note")
+
+
+def _names(commands: Commands) -> set[str]:
+    return {line.split()[0].rstrip(":").lower() for line in commands.lines}
+
+
+def apply_fields(
+    app: App, rules: RuleSet, ticket: Ticket, commands: Commands, *, actor: str, message: Message
+) -> None:
+    """Everything but the status: watchers, tags, team, assignee, priority."""
+    now = message.created_at
+    added = store.add_watchers(ticket, [Address(a) for a in commands.cc_add])
+    removed = [
+        a for a in commands.cc_remove
+        if Watcher.delete().where((Watcher.ticket == ticket) & (Watcher.email == a)).execute()
+    ]
+    if added or removed:
+        store.add_event(
+            ticket, "watchers", actor=actor, at=now, message=message, added=added, removed=removed
+        )
+    for tag in store.add_tags(ticket, commands.tags_add):
+        store.add_event(ticket, "tag_added", actor=actor, at=now, message=message, tag=tag)
+    for tag in commands.tags_remove:
+        gone = (
+            TicketTag.delete()
+            .where((TicketTag.ticket == ticket) & (TicketTag.tag == tag))
+            .execute()
+        )
+        if gone:
+            store.add_event(ticket, "tag_removed", actor=actor, at=now, message=message, tag=tag)
+    for field, value in (
+        ("team", commands.team),
+        ("assignee", commands.assign),
+        ("priority", commands.priority),
+    ):
+        if value is not None:
+            lifecycle.apply_change(
+                app, rules, ticket, field, value, actor=actor, at=now, message=message
+            )
+
+
+def answer(
+    app: App,
+    renderer: Renderer,
+    ticket: Ticket,
+    message: Message,
+    agent: Address,
+    *,
+    outcome: list[str],
+) -> bool:
+    """Send the agent's visible text to the requester and the watchers (``agent_reply``)."""
+    support = app.config.support_addresses
+    requester = ticket.requester
+    skip = {requester.email.lower(), agent.email.lower()}
+    cc = [
+        Address(w.email, w.name)
+        for w in ticket.watchers.order_by(Watcher.id)
+        if w.email.lower() not in skip and not is_support_address(w.email, support)
+        and valid_address(w.email)
+    ]
+    return notify.send(
+        app, renderer, ticket, template="agent_reply",
+        to=[Address(requester.email, requester.name)], cc=cc, at=message.created_at,
+        cause=message, actor=agent.email, outcome=outcome, kind="agent",
+        answering=notify.last_customer_message(ticket), agent=agent,
+        extra={
+            "message": {
+                "body": message.body,
+                "from": agent.email,
+                "from_name": agent.name,
+                "subject": message.subject,
+            }
+        },
+    )

@@ -1,0 +1,66 @@
+"""``ticketd sla check [--at TIME]``: run the SLA and lifecycle sweep once, as if the clock read TIME.
+
+TIME is ISO 8601, with an offset or naive meaning UTC (default: now). Prints one line per action
+(escalations, reminders, auto-resolve, auto-close) and a summary; exit 0, or 1 when an action
+failed (it is rolled back and tried again by the next sweep). Broken rules are a configuration
+error (exit 78), as for ``ticketd run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+
+from maild.cli.common import add_config_option, config_of
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("sla", help="SLA escalations and the ticket lifecycle")
+    ssub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    check = ssub.add_parser("check", help="run the SLA and lifecycle sweep once")
+    add_config_option(check)
+    check.add_argument("--at", help="act as if the clock read this ISO 8601 time (default: now)")
+    check.set_defaults(func=cmd_check)
+
+
+def parse_at(value: str | None) -> dt.datetime:
+    """``--at`` as naive UTC; ValueError when it is not ISO 8601."""
+    if not value:
+        return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    parsed = dt.datetime.fromisoformat(value.strip())
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    return parsed
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from maild.app import App
+    from maild.clock import FixedClock, iso
+    from maild.routing.reload import RulesHolder
+    from maild.sla.sweep import Sweep
+
+    try:
+        now = parse_at(args.at)
+    except ValueError:
+        print(
+            f"ticketd: --at {args.at!r}: expected ISO 8601, e.g. 2026-11-30T09:30:00+01:00",
+            file=sys.stderr,
+        )
+        return 2
+    config = config_of(args)
+    holder = RulesHolder.open(config.rules_dir, config.templates_dir)
+    app = App.open(config, clock=FixedClock(now))
+    try:
+        run = Sweep(app, holder.rules, now)
+        done = run.run()
+    finally:
+        app.close()
+    for line in done:
+        print(line)
+    for line in run.errors:
+        print(f"ticketd: {line}", file=sys.stderr)
+    count = len(done)
+    failed = f", {len(run.errors)} failed" if run.errors else ""
+    print(f"sla check at {iso(now)}: {count} action{'' if count == 1 else 's'}{failed}")
+    return 1 if run.errors else 0
