@@ -117,6 +117,7 @@ class LifecycleConfig:
     pending_reminder_days: float = 3.0  # remind the customer of a ticket pending this long (0: never)
     pending_resolve_days: float = 7.0  # resolve a ticket pending this long (0: never)
     survey: bool = True  # mail the `survey` template (rating 1-5) when a ticket is resolved
+    sweep_seconds: float = 60.0  # how often `ticketd run` runs the SLA and lifecycle sweep
 
 
 @dataclasses.dataclass(frozen=True)
@@ -396,6 +397,10 @@ def _check_lifecycle(src: Path, life: LifecycleConfig) -> None:
         value = getattr(life, name)
         if not 0 <= value <= 3660:
             raise ConfigError(f"{src}: lifecycle.{name}: {value:g} must be 0 (never) to 3660 days")
+    if not 1 <= life.sweep_seconds <= 3600:
+        raise ConfigError(
+            f"{src}: lifecycle.sweep_seconds: {life.sweep_seconds:g} must be 1 to 3600 seconds"
+        )
     remind, resolve = life.pending_reminder_days, life.pending_resolve_days
     if remind and resolve and remind >= resolve:
         raise ConfigError(

@@ -378,7 +378,7 @@ def sweep(
 
 
 def schedule_jobs(app: App, holder: RulesHolder, scheduler: schedule.Scheduler) -> schedule.Job:
-    """Register the sweep on ``scheduler`` every minute, guarded: it logs instead of raising,
+    """Register the sweep on ``scheduler`` every ``lifecycle.sweep_seconds`` (60), guarded: it logs instead of raising,
     and a sweep still running (in another thread) makes the next one skip its turn."""
     renderer = Renderer(app.config.templates_dir)
     running = threading.Lock()
@@ -396,4 +396,4 @@ def schedule_jobs(app: App, holder: RulesHolder, scheduler: schedule.Scheduler) 
             running.release()
 
     job.__name__ = "sla_sweep"
-    return scheduler.every(1).minutes.do(job)
+    return scheduler.every(app.config.lifecycle.sweep_seconds).seconds.do(job)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import smtplib
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -223,3 +224,32 @@ def test_daemon_refuses_to_start_on_bad_settings(tmp_path: Path, edit: str, expe
     assert expected in out.stderr.decode()
     with pytest.raises(OSError):
         smtplib.SMTP("127.0.0.1", port, timeout=1)
+
+
+def test_daemon_runs_the_sla_sweep(tmp_path: Path, app_factory) -> None:
+    """The sweep runs inside ``ticketd run``: a ticket without a policy gets one within a turn."""
+    from maild.store.models import Contact, Ticket
+
+    path, port = write_config(tmp_path)
+    data = YAML().load(path.read_text())
+    data["lifecycle"] = {"sweep_seconds": 1}
+    with path.open("w") as fh:
+        YAML().dump(data, fh)
+    (tmp_path / "rules" / "30-sla.yaml").write_text(
+        "business_hours: 24/7\nsla:\n  - {name: standard, first_response: 4h, resolution: 2d}\n"
+    )
+    app = app_factory()  # the daemon's database, to plant a ticket made before SLAs were set up
+    contact = Contact.create(email="carol@customer.test")
+    ticket = Ticket.create(subject="old", requester=contact, status="open")
+    app.close()
+    daemon = DaemonProcess(path, port, tmp_path / "daemon.log").start()
+    try:
+        def policy() -> object:
+            with sqlite3.connect(tmp_path / "var" / "ticketd.db") as conn:
+                return conn.execute(
+                    "SELECT sla_policy FROM ticket WHERE id = ?", (ticket.id,)
+                ).fetchone()[0]
+
+        assert wait_until(policy, timeout=20, interval=0.1) == "standard"
+    finally:
+        assert daemon.stop() == 0

@@ -242,7 +242,7 @@ def test_schedule_jobs_sweeps_every_minute_and_survives_errors(
     ticket = new_ticket(app, holder, subject="Outage")
     scheduler = schedule.Scheduler()
     job = schedule_jobs(app, holder, scheduler)
-    assert job.interval == 1 and job.unit == "minutes"
+    assert job.interval == 60 and job.unit == "seconds"  # lifecycle.sweep_seconds
     app.clock.at = T0 + 2 * H  # type: ignore[attr-defined]
     scheduler.run_all()
     assert SlaFiring.select().where(SlaFiring.ticket == ticket).count() == 2
