@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,3 +47,23 @@ def print_rows(
         for row in rows:
             print(line(row))
     return 0
+
+
+def parse_time(value: str | None) -> dt.datetime:
+    """An ``--at`` option as an aware time in its own offset (naive means UTC); now when empty.
+
+    Raises ValueError when ``value`` is not ISO 8601.
+    """
+    if not value:
+        return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    parsed = dt.datetime.fromisoformat(value.strip())
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def bad_time(value: str) -> int:
+    """Report an ``--at`` that is not ISO 8601; the exit status for it (2, a usage error)."""
+    print(
+        f"ticketd: --at {value!r}: expected ISO 8601, e.g. 2026-11-30T09:30:00+01:00",
+        file=sys.stderr,
+    )
+    return 2

@@ -10,12 +10,11 @@ file; without a templates folder, template names are not checked.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 from pathlib import Path
 
-from maild.cli.common import add_config_option, config_of
+from maild.cli.common import add_config_option, bad_time, config_of, parse_time
 from maild.routing.engine import Decision, RuleSet
 from maild.routing.loader import RulesError, available_templates, load_rules
 from maild.routing.schema import EVENTS, PRIORITIES, STATUSES, TEAM, Notify, TicketView
@@ -97,13 +96,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print(f"ticketd: {args.file}: {exc}", file=sys.stderr)
         return 1
     try:
-        now = _time(args.at)
+        now = parse_time(args.at)
     except ValueError:
-        print(
-            f"ticketd: --at {args.at!r}: expected ISO 8601, e.g. 2026-11-30T09:30:00+01:00",
-            file=sys.stderr,
-        )
-        return 2
+        return bad_time(args.at)
     ticket = None
     if args.event != "new_ticket":
         ticket = TicketView.of(
@@ -166,10 +161,3 @@ def explain_lines(decision: Decision, rules: RuleSet) -> list[str]:
             "counted as no match"
         )
     return lines
-
-
-def _time(value: str | None) -> dt.datetime:
-    if not value:
-        return dt.datetime.now(dt.UTC)
-    parsed = dt.datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

@@ -12,7 +12,7 @@ import argparse
 import datetime as dt
 import sys
 
-from maild.cli.common import add_config_option, config_of
+from maild.cli.common import add_config_option, bad_time, config_of, parse_time
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,13 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_at(value: str | None) -> dt.datetime:
-    """``--at`` as naive UTC; ValueError when it is not ISO 8601."""
-    if not value:
-        return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    parsed = dt.datetime.fromisoformat(value.strip())
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
-    return parsed
+    """``--at`` as naive UTC, the form the database stores; ValueError when not ISO 8601."""
+    return parse_time(value).astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -43,11 +38,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     try:
         now = parse_at(args.at)
     except ValueError:
-        print(
-            f"ticketd: --at {args.at!r}: expected ISO 8601, e.g. 2026-11-30T09:30:00+01:00",
-            file=sys.stderr,
-        )
-        return 2
+        return bad_time(args.at)
     config = config_of(args)
     holder = RulesHolder.open(config.rules_dir, config.templates_dir)
     app = App.open(config, clock=FixedClock(now))
