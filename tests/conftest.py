@@ -20,13 +20,14 @@ from maild.app import App
 from maild.config import config_from_dict
 from maild.store.models import ALL_MODELS, database_proxy
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+# A copy of the shared real-world corpus (PROVENANCE.md there names the source projects).
+CORPUS = Path(__file__).resolve().parent / "corpus" / "data"
 PG_ADMIN_DSN = os.environ.get("TICKETD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
 def corpus_dir() -> Path:
-    """The shared corpus (../shared/corpus beside the checkout, or $TICKETD_CORPUS)."""
+    """The corpus (tests/corpus/data, or $TICKETD_CORPUS)."""
     path = Path(os.environ.get("TICKETD_CORPUS", CORPUS))
     if not path.is_dir():
         if IN_CI:
