@@ -35,6 +35,7 @@ from maild.pipeline.quotes import cut_html_quote, visible_text
 from maild.pipeline.thread import ThreadMatch, find_ticket, strip_reply_prefixes
 from maild.routing.reload import RulesHolder
 from maild.routing.schema import TicketView
+from maild.sla import lifecycle, survey
 from maild.store import claims
 from maild.store import tickets as store
 from maild.store.db import is_sqlite, write_tx
@@ -206,8 +207,21 @@ class Worker:
         if ticket is not None and not robot and self.agents is not None:
             author = self.agents.read(msg, sender, ticket)
         agent = author if author is not None and author.trusted else None
+        rating = None
+        if ticket is not None and not robot and agent is None:
+            # A rating answering our survey is stored and neither re-opens a resolved ticket nor
+            # starts a follow-up of a closed one.
+            rating = survey.satisfaction_reply(
+                ticket, msg.subject, reply_text(msg), msg.in_reply_to
+            )
         parent = None
-        if ticket is not None and ticket.status == "closed" and not robot and agent is None:
+        if (
+            ticket is not None
+            and ticket.status == "closed"
+            and not robot
+            and agent is None
+            and rating is None
+        ):
             parent, ticket = ticket, None  # a reply to a closed ticket starts a follow-up
         created = ticket is None
         before = None if created or robot else TicketView.from_ticket(ticket)
@@ -301,22 +315,15 @@ class Worker:
             added = store.add_watchers(ticket, cc)
             if added:
                 store.add_event(ticket, "watchers", actor=actor, at=now, added=added)
-            if not created and ticket.status in ("pending", "resolved"):
-                from maild.sla import lifecycle, survey
-
-                # A rating answering our survey is stored and does not re-open the ticket; the
-                # hooks see it as event "satisfaction" (no rules, no SLA change).
-                rating = survey.satisfaction_reply(ticket, msg.subject, body)
-                if rating is not None:
-                    lifecycle.record_satisfaction(
-                        ticket, rating, actor=actor, at=now, message=message
-                    )
-                    event = "satisfaction"
-                else:
-                    lifecycle.set_status(
-                        app, None, ticket, "open", actor=actor, at=now, message=message,
-                        reason="customer replied",
-                    )
+            if rating is not None:
+                # The hooks see it as event "satisfaction" (no rules, no SLA change).
+                lifecycle.record_satisfaction(ticket, rating, actor=actor, at=now, message=message)
+                event = "satisfaction"
+            elif not created and ticket.status in ("pending", "resolved"):
+                lifecycle.set_status(
+                    app, None, ticket, "open", actor=actor, at=now, message=message,
+                    reason="customer replied",
+                )
         ticket.updated_at = now
         ticket.save()
         ctx = StoreContext(

@@ -30,7 +30,10 @@ STATUSES = ("open", "pending", "resolved", "closed")  # "new" is no status an ag
 NAMES = ("status", "priority", "assign", "team", "tag", "cc", "note", "close")
 _LINE = re.compile(r"^\s*#([A-Za-z][\w-]*):?(?:\s+(.*?))?\s*$")
 _TAG = re.compile(r"^[\w][\w.:/-]{0,99}$")
-MAX_LINE = 1000  # longer lines are not commands; they would not fit an error mail either
+# Zero-width characters some editors put at the start of a line: "\u200b#note" is still #note.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+_START = re.compile(r"^\s*#[A-Za-z]")  # what every command line begins with
+MAX_LINE = 1000  # a longer command line is rejected (it would not fit an error mail either)
 
 
 @dataclass(frozen=True)
@@ -99,10 +102,12 @@ def split_commands(text: str) -> tuple[list[tuple[int, str]], str]:
     found: list[tuple[int, str]] = []
     body_start = len(lines)
     for index, line in enumerate(lines):
-        clean = line.replace("\xa0", " ")
+        clean = line.replace("\xa0", " ").translate(_INVISIBLE)
         if not clean.strip():
             continue
-        if len(clean) <= MAX_LINE and _LINE.match(clean):
+        if _START.match(clean) and (len(clean) > MAX_LINE or _LINE.match(clean)):
+            # An overlong line that starts like a command is an invalid command, not the start
+            # of the reply: a #note below it must not turn into the customer's answer.
             found.append((index + 1, clean.strip()))
             continue
         body_start = index
@@ -120,6 +125,10 @@ def parse_commands(
     build = _Builder()
     errors: list[CommandError] = []
     for number, line in found:
+        if len(line) > MAX_LINE:
+            short = line[:100] + "..."
+            errors.append(CommandError(number, short, f"longer than {MAX_LINE} characters"))
+            continue
         reason = _one(line, build, rules=rules, author=author, support=support)
         if reason:
             errors.append(CommandError(number, line, reason))

@@ -119,9 +119,12 @@ class AgentDesk:
         return AgentMail(agent, verdict, rules, commands, text)
 
     def __call__(self, ctx: StoreContext) -> None:
-        if ctx.event in ("robot", "satisfaction") or ctx.ticket.spam:
-            return
         mail = ctx.agent
+        trusted = mail is not None and mail.trusted
+        # A trusted agent's mail applies on a spam ticket too (the agent saw a false positive);
+        # dropping it would lose the answer and the commands without a word.
+        if ctx.event in ("robot", "satisfaction") or (ctx.ticket.spam and not trusted):
+            return
         rules = mail.rules if mail is not None else self.holder.rules
         now = ctx.message.created_at
         previous = ctx.ticket_before.assignee if ctx.ticket_before is not None else None

@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from maild.app import App
-from maild.notify.compose import queue_mail, queue_to_agents
+from maild.notify.compose import OutAttachment, queue_mail, queue_to_agents
 from maild.notify.loop import refusal
 from maild.notify.recipients import resolve_targets
 from maild.notify.templates import Renderer
@@ -64,6 +64,7 @@ def send(
     agent: Address | None = None,
     extra: dict[str, Any] | None = None,
     to_agents: bool = False,
+    attachments: Sequence[OutAttachment] = (),
 ) -> bool:
     """Queue ``template`` in a savepoint; on failure record ``mail_error`` and return False.
 
@@ -88,12 +89,18 @@ def send(
         return False
     try:
         with app.db.atomic():  # a savepoint inside the worker's transaction
-            queue = queue_to_agents if to_agents else queue_mail
-            queue(
-                app, renderer, ticket, template=template, to=to, now=at, kind=kind,
-                automatic=automatic, answering=answering, cc=cc, agent=agent,
-                extra_context=extra,
-            )
+            if to_agents:
+                queue_to_agents(
+                    app, renderer, ticket, template=template, to=to, now=at, kind=kind,
+                    automatic=automatic, answering=answering, cc=cc, agent=agent,
+                    extra_context=extra,
+                )
+            else:
+                queue_mail(
+                    app, renderer, ticket, template=template, to=to, now=at, kind=kind,
+                    automatic=automatic, answering=answering, cc=cc, agent=agent,
+                    extra_context=extra, attachments=attachments,
+                )
     except Exception as exc:
         log.exception("%s mail for ticket #%s failed", template, ticket.id)
         store.add_event(

@@ -20,14 +20,15 @@ from typing import TYPE_CHECKING
 from maild.agents import notify
 from maild.agents.commands import Commands
 from maild.app import App
-from maild.notify.compose import valid_address
+from maild.notify.compose import OutAttachment, valid_address
 from maild.notify.templates import Renderer
 from maild.pipeline.addresses import is_support_address
 from maild.pipeline.message import Address
 from maild.routing.engine import RuleSet
 from maild.sla import lifecycle
 from maild.store import tickets as store
-from maild.store.models import Message, Ticket, TicketTag, Watcher
+from maild.store.attachments import blob_path
+from maild.store.models import Attachment, Message, Ticket, TicketTag, Watcher
 
 if TYPE_CHECKING:
     from maild.agents.desk import AgentMail
@@ -60,6 +61,10 @@ def apply_mail(app: App, renderer: Renderer, ctx: StoreContext, mail: AgentMail)
         answer(app, renderer, ticket, message, author, outcome=ctx.outcome)
         lifecycle.record_first_response(ticket, actor=actor, at=now, message=message)
     status = commands.status or ("open" if mail.public and ticket.status == "new" else None)
+    if commands.status not in (None, "closed") and ticket.spam:
+        # An agent re-opening a spam ticket says it is none: otherwise it would stay outside
+        # SLAs and notifications while open.
+        store.set_field(ticket, "spam", False, actor=actor, at=now, message=message)
     if status is not None:
         reason = "#close" if commands.status and "#close" in _names(commands) else None
         lifecycle.set_status(
@@ -141,4 +146,17 @@ def answer(
                 "subject": message.subject,
             }
         },
+        attachments=attached_files(app, message),
     )
+
+
+def attached_files(app: App, message: Message) -> list[OutAttachment]:
+    """What the agent attached (not inline images of their signature), to pass on to the customer."""
+    root = app.data_dir / "attachments"
+    rows = Attachment.select().where(
+        (Attachment.message == message) & (Attachment.inline == False)  # noqa: E712
+    ).order_by(Attachment.id)
+    return [
+        OutAttachment(row.filename, row.content_type, blob_path(root, row.sha256).read_bytes())
+        for row in rows
+    ]

@@ -37,6 +37,7 @@ from maild.pipeline.message import Address
 from maild.pipeline.quotes import REPLY_MARKER
 from maild.pipeline.thread import strip_reply_prefixes
 from maild.store import tickets as store
+from maild.store.attachments import sanitize_filename
 from maild.store.models import Message, OutboxEntry, Ticket
 
 # C0 and C1 controls, DEL, the Unicode line and paragraph separators (str.splitlines() breaks on
@@ -135,6 +136,15 @@ def text_safe(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class OutAttachment:
+    """A file sent along (e.g. what an agent attached to their reply); the name is sanitized."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Outgoing:
     """Everything that goes into one outgoing message, as plain values."""
 
@@ -152,6 +162,7 @@ class Outgoing:
     auto_submitted: str | None  # auto-replied | auto-generated | None for a person's mail
     text: str
     html: str | None
+    attachments: tuple[OutAttachment, ...] = ()
 
 
 def build_message(out: Outgoing) -> bytes:
@@ -197,13 +208,19 @@ def _build(out: Outgoing, *, with_names: bool) -> bytes:
     msg.set_content(text_safe(out.text))
     if out.html is not None:
         msg.add_alternative(text_safe(out.html), subtype="html")
+    for index, att in enumerate(out.attachments, 1):
+        maintype, _, subtype = att.content_type.partition("/")
+        if not (maintype and subtype) or maintype == "multipart":
+            maintype, subtype = "application", "octet-stream"
+        name = sanitize_filename(att.filename, content_type=f"{maintype}/{subtype}", index=index)
+        msg.add_attachment(att.data, maintype=maintype, subtype=subtype, filename=name)
     return msg.as_bytes()
 
 
 def _expected_headers(out: Outgoing) -> list[str]:
     names = ["from", "to", "subject", "date", "message-id", LOOP_HEADER.lower(), "mime-version"]
     names.append("content-type")
-    if out.html is None:
+    if out.html is None and not out.attachments:
         names.append("content-transfer-encoding")
     for present, name in (
         (out.cc, "cc"),
@@ -311,6 +328,7 @@ def queue_mail(
     agent: Address | None = None,
     extra_context: dict[str, Any] | None = None,
     reply_as: str | None = None,
+    attachments: Sequence[OutAttachment] = (),
 ) -> OutboxEntry:
     """Render ``template`` and queue it for ``to`` (and ``cc``); returns the outbox row.
 
@@ -356,6 +374,7 @@ def queue_mail(
         auto_submitted=("auto-replied" if answering else "auto-generated") if automatic else None,
         text=rendered.text,
         html=rendered.html,
+        attachments=tuple(attachments),
     )
     raw = build_message(outgoing)
     if rendered.error:

@@ -51,7 +51,7 @@ def to_customer(
     requester = ticket.requester
     why = refusal(
         requester.email, support=app.config.support_addresses, config=app.config.loop, now=at
-    )
+    ) or _robot_requester(ticket)
     if why:
         store.add_event(
             ticket, "auto_reply_suppressed", actor=actor, at=at, to=requester.email,
@@ -67,6 +67,23 @@ def to_customer(
         ),
         f"{template} mailed to {requester.email}",
     )
+
+
+def _robot_requester(ticket: Ticket) -> str | None:
+    """Why the requester is a robot here: their latest mail on the ticket was automatic (list,
+    bulk or auto-generated mail opens a ticket, but no automatic mail may answer it)."""
+    last = (
+        Message.select(Message.kind, Message.classification)
+        .where(
+            (Message.ticket == ticket) & (Message.direction == "in")
+            & (Message.from_addr == ticket.requester.email)
+        )
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .first()
+    )
+    if last is not None and last.kind == "robot":
+        return f"the requester's mail is automatic ({last.classification})"
+    return None
 
 
 def to_targets(

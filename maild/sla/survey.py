@@ -7,15 +7,22 @@ synonyms); the rest of that line and the lines below are the comment. A word mus
 write to the ticket's signed reply address with ``[ACME-1] Rating: N`` as the subject and the
 digit as the first line, so either carries the rating.
 
-A reply counts as a satisfaction reply only on a resolved ticket that was sent a survey, and only
-when our last mail on the ticket was that survey or the subject carries a rating (a mailto link);
-anything else is an ordinary reply that re-opens the ticket.
+A reply counts as a satisfaction reply only on a resolved (or since closed) ticket that was sent a
+survey, and only when the subject carries a rating (a mailto link), or the reply answers the survey
+(its In-Reply-To names the survey's Message-ID; a reply without In-Reply-To counts when our last
+mail to the requester was the survey). A rating word followed by a comma must be most of its line (at most
+``MAX_WORDS_WITH_A_WORD_RATING`` words: ``Good, thanks`` rates, ``Ok, but the refund never came``
+is a reply, not a 3; ``Not good - it took a week`` rates).
+Anything else is an ordinary reply: it re-opens a resolved ticket, or starts a follow-up of a
+closed one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -29,6 +36,7 @@ from maild.store.models import Message, Ticket
 
 SURVEY_KIND = "survey"
 MAX_COMMENT_CHARS = 5000
+MAX_WORDS_WITH_A_WORD_RATING = 5
 LABELS = {1: "bad", 2: "poor", 3: "okay", 4: "good", 5: "excellent"}
 WORDS = {
     "very bad": 1, "terrible": 1, "awful": 1, "horrible": 1, "bad": 1, "schlecht": 1,
@@ -66,6 +74,12 @@ def parse_rating(text: str) -> Rating | None:
     if found is None:
         found = _WORDS.match(first)
         rating = WORDS[found.group(1).lower()] if found else None
+        if (
+            found is not None
+            and first[found.end() :].lstrip().startswith(",")
+            and len(first.split()) > MAX_WORDS_WITH_A_WORD_RATING
+        ):
+            return None  # a sentence that starts with "Ok," or "Fine," is an answer, not a rating
     if found is None or rating is None:
         return None
     rest = _LEADING_PUNCT.sub("", first[found.end() :])
@@ -103,27 +117,45 @@ def queue_survey(
     )
 
 
-def satisfaction_reply(ticket: Ticket, subject: str, body: str) -> Rating | None:
+def satisfaction_reply(
+    ticket: Ticket, subject: str, body: str, in_reply_to: Sequence[str] = ()
+) -> Rating | None:
     """The rating in a customer's reply to ``ticket``, if the reply is one (see above)."""
-    if ticket.status != "resolved":
+    if ticket.status not in ("resolved", "closed"):
         return None
-    surveys = Message.select().where(
-        (Message.ticket == ticket) & (Message.direction == "out") & (Message.kind == SURVEY_KIND)
-    )
-    if not surveys.exists():
+    surveys = {
+        row.message_id
+        for row in Message.select(Message.message_id).where(
+            (Message.ticket == ticket) & (Message.direction == "out") & (Message.kind == SURVEY_KIND)
+        )
+    }
+    if not surveys:
         return None
     in_subject = rating_in_subject(subject)
-    last_out = (
-        Message.select(Message.kind)
-        .where((Message.ticket == ticket) & (Message.direction == "out"))
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .first()
-    )
-    if in_subject is None and (last_out is None or last_out.kind != SURVEY_KIND):
-        return None
+    if in_subject is None:
+        if in_reply_to:
+            if not surveys.intersection(in_reply_to):
+                return None  # it answers some other mail of ours
+        elif not _survey_was_last(ticket):
+            return None
     parsed = parse_rating(body)
     if parsed is not None:
         return parsed
     if in_subject is not None:
         return Rating(in_subject, body.strip()[:MAX_COMMENT_CHARS])
     return None
+
+
+def _survey_was_last(ticket: Ticket) -> bool:
+    """Whether our last mail to the requester on ``ticket`` was the survey. Mail to agents
+    (a notification of the new assignee, an escalation) after it does not count."""
+    requester = ticket.requester.email.lower()
+    rows = (
+        Message.select(Message.kind, Message.to_addrs)
+        .where((Message.ticket == ticket) & (Message.direction == "out"))
+        .order_by(Message.created_at.desc(), Message.id.desc())
+    )
+    for row in rows:
+        if requester in (a.lower() for a in json.loads(row.to_addrs or "[]")):
+            return row.kind == SURVEY_KIND
+    return False

@@ -1,0 +1,41 @@
+"""What an agent attaches to a reply reaches the customer; a note's attachments stay inside."""
+
+from __future__ import annotations
+
+from maild.app import App
+from tests.integration.test_agents import (  # noqa: F401  (the app fixture)
+    app,
+    deliver,
+    fresh,
+    gmail_reply,
+    last_outbox,
+    mails,
+    new_ticket,
+)
+
+
+def test_agent_attachments_reach_the_customer(app: App) -> None:  # noqa: F811
+    ticket = new_ticket(app)
+    since = last_outbox()
+    pdf = b"%PDF-1.4 refund confirmation"
+    deliver(app, gmail_reply(
+        app, ticket, "Hi Carol,\n\nthe confirmation is attached.",
+        attachments=[("refund.pdf", "application/pdf", pdf)],
+    ))
+    ((kind, _rcpt, answer),) = mails(ticket, since)
+    assert kind == "agent"
+    (part,) = answer.iter_attachments()
+    assert (part.get_filename(), part.get_content_type(), part.get_content()) == (
+        "refund.pdf", "application/pdf", pdf
+    )
+    assert "the confirmation is attached" in answer.get_body(("plain",)).get_content()
+
+
+def test_a_notes_attachments_are_not_sent(app: App) -> None:  # noqa: F811
+    ticket = new_ticket(app)
+    since = last_outbox()
+    deliver(app, gmail_reply(
+        app, ticket, "#note\nthe customer's contract", attachments=[("c.pdf", "application/pdf", b"x")]
+    ))
+    assert [k for k, _, _ in mails(ticket, since) if k == "agent"] == []
+    assert fresh(ticket).status == "new"
