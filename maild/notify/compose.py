@@ -329,13 +329,16 @@ def queue_mail(
     extra_context: dict[str, Any] | None = None,
     reply_as: str | None = None,
     attachments: Sequence[OutAttachment] = (),
+    generated: bool = False,
 ) -> OutboxEntry:
     """Render ``template`` and queue it for ``to`` (and ``cc``); returns the outbox row.
 
     Invalid ``cc`` addresses are left out (and named in the ``mail_queued`` event); an invalid or
     missing ``to`` raises :class:`ComposeError` before anything is written. Mail to one agent
     passes ``reply_as`` (the agent's address): its Reply-To is then the agent's own signed address,
-    which trusts their reply; everyone else gets the ticket's address.
+    which trusts their reply; everyone else gets the ticket's address. ``generated`` marks mail
+    that no person wrote (notifications) as ``Auto-Submitted: auto-generated``, so vacation
+    responders stay quiet, without the per-address rate limit of ``automatic`` mail.
     """
     to = [a for a in to if valid_address(a.email)]
     if not to:
@@ -371,7 +374,11 @@ def queue_mail(
         in_reply_to=in_reply_to,
         references=references,
         loop_token=loop_token(app.secret),
-        auto_submitted=("auto-replied" if answering else "auto-generated") if automatic else None,
+        auto_submitted=(
+            ("auto-replied" if answering else "auto-generated")
+            if automatic
+            else ("auto-generated" if generated else None)
+        ),
         text=rendered.text,
         html=rendered.html,
         attachments=tuple(attachments),
@@ -438,8 +445,10 @@ def queue_to_agents(
     """Queue one mail per recipient, each with that recipient's own signed Reply-To.
 
     For mail to agents (notifications, escalations, command errors): pressing Reply answers the
-    ticket as that agent, and no one else, customers included, can reuse the address.
+    ticket as that agent, and no one else, customers included, can reuse the address. The mail is
+    marked auto-generated, so an agent's vacation responder does not answer the ticket.
     """
+    kwargs.setdefault("generated", True)
     return [
         queue_mail(app, renderer, ticket, to=[addr], reply_as=addr.email, **kwargs) for addr in to
     ]

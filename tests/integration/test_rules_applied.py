@@ -114,6 +114,8 @@ def test_new_ticket_routed_assigned_tagged_and_mailed(ruled: App) -> None:
     signer = Signer(ruled.config.prefix, ruled.secret)
     own = signer.agent_reply_address("support@example.com", ticket.id, "alice@example.com")
     assert f"Reply-To: Test Support <{own}>" in raw
+    # No person wrote it: vacation responders stay quiet; no rate limit counts it, though.
+    assert "Auto-Submitted: auto-generated" in raw and note.auto_to is None
 
 
 def test_round_robin_rotates_across_workers(ruled: App) -> None:
