@@ -46,8 +46,10 @@ SUPPORT = "support@example.com"
 def opened_app(base: Path, **overrides: Any) -> Iterator[App]:
     """An App on a fresh SQLite file under ``base``."""
     base.mkdir(parents=True)
+    (base / "rules").mkdir()  # no rules: the figure is intake and storage, not routing
     data: dict[str, Any] = {
         "instance": {"support_addresses": [SUPPORT], "data_dir": "var"},
+        "rules_dir": "rules",
         "database": {"url": "sqlite:///var/ticketd.db"},
         "smtp_out": {"transport": "file", "directory": "var/sent"},
         **overrides,
