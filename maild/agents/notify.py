@@ -246,3 +246,28 @@ def command_error(
         actor="system", outcome=outcome, kind="auto", automatic=True, answering=cause,
         extra={"errors": errors}, to_agents=True,
     )
+
+
+def answer_failed(
+    app: App,
+    renderer: Renderer,
+    ticket: Ticket,
+    *,
+    agent: Address,
+    cause: Message,
+    at: dt.datetime,
+    outcome: list[str],
+) -> None:
+    """Tell ``agent`` that their public answer could not be sent (``send_error``), and why."""
+    error = (
+        Event.select(Event.detail)
+        .where((Event.ticket == ticket) & (Event.action == "mail_error") & (Event.message == cause))
+        .order_by(Event.id.desc())
+        .first()
+    )
+    reason = json.loads(error.detail).get("error", "unknown") if error else "unknown"
+    send(
+        app, renderer, ticket, template="send_error", to=[agent], at=at, cause=cause,
+        actor="system", outcome=outcome, kind="auto", answering=cause, to_agents=True,
+        extra={"failure": {"reason": reason}},
+    )

@@ -58,8 +58,12 @@ def apply_mail(app: App, renderer: Renderer, ctx: StoreContext, mail: AgentMail)
     )
     apply_fields(app, rules, ticket, commands, actor=actor, message=message)
     if mail.public:
-        answer(app, renderer, ticket, message, author, outcome=ctx.outcome)
-        lifecycle.record_first_response(ticket, actor=actor, at=now, message=message)
+        if answer(app, renderer, ticket, message, author, outcome=ctx.outcome):
+            lifecycle.record_first_response(ticket, actor=actor, at=now, message=message)
+        else:  # nothing reached the customer: the agent must know
+            notify.answer_failed(
+                app, renderer, ticket, agent=author, cause=message, at=now, outcome=ctx.outcome
+            )
     status = commands.status or ("open" if mail.public and ticket.status == "new" else None)
     if commands.status not in (None, "closed") and ticket.spam:
         # An agent re-opening a spam ticket says it is none: otherwise it would stay outside

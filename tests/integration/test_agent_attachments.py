@@ -39,3 +39,19 @@ def test_a_notes_attachments_are_not_sent(app: App) -> None:  # noqa: F811
     ))
     assert [k for k, _, _ in mails(ticket, since) if k == "agent"] == []
     assert fresh(ticket).status == "new"
+
+
+def test_an_answer_that_cannot_be_sent_is_reported_to_the_agent(app: App) -> None:  # noqa: F811
+    from maild.store.models import Contact
+
+    ticket = new_ticket(app)
+    Contact.update(email="carol@bad address.test").where(  # no longer a deliverable address
+        Contact.id == ticket.requester_id
+    ).execute()
+    since = last_outbox()
+    deliver(app, gmail_reply(app, ticket, "Hi Carol,\n\nhere is your answer."))
+    ((kind, rcpt, warning),) = mails(ticket, since)
+    assert (kind, rcpt) == ("auto", ["alice@example.com"])
+    text = warning.get_body(("plain",)).get_content()
+    assert "could not be sent" in text and "no valid recipient" in text
+    assert fresh(ticket).first_response_at is None  # nobody was answered
