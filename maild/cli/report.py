@@ -17,6 +17,7 @@ from maild.errors import TicketdError
 from maild.reports.build import (
     FORMATS,
     check_format,
+    check_team,
     load_business_hours,
     make_report,
     render,
@@ -49,6 +50,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     app = open_app(args)
     try:
         bh = load_business_hours(app)
+        check_team(app, args.team)
         now = app.clock.now()
         period = resolve_period(
             now=now,

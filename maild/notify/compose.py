@@ -330,6 +330,7 @@ def queue_mail(
     reply_as: str | None = None,
     attachments: Sequence[OutAttachment] = (),
     generated: bool = False,
+    actor: str = "system",
 ) -> OutboxEntry:
     """Render ``template`` and queue it for ``to`` (and ``cc``); returns the outbox row.
 
@@ -338,7 +339,8 @@ def queue_mail(
     passes ``reply_as`` (the agent's address): its Reply-To is then the agent's own signed address,
     which trusts their reply; everyone else gets the ticket's address. ``generated`` marks mail
     that no person wrote (notifications) as ``Auto-Submitted: auto-generated``, so vacation
-    responders stay quiet, without the per-address rate limit of ``automatic`` mail.
+    responders stay quiet, without the per-address rate limit of ``automatic`` mail. ``actor``
+    names who sent it in the ``mail_queued`` event (``rule:NAME`` for mail a rule asked for).
     """
     to = [a for a in to if valid_address(a.email)]
     if not to:
@@ -427,7 +429,7 @@ def queue_mail(
     store.add_event(
         ticket,
         "mail_queued",
-        actor="system",
+        actor=actor,
         at=now,
         message=row,
         kind=kind,

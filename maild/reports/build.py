@@ -12,6 +12,7 @@ from maild.reports.period import UTC, Period, ReportInputError
 from maild.reports.query import build_report
 from maild.routing.reload import RulesHolder
 from maild.routing.schema import BusinessHours
+from maild.store.models import Ticket
 
 FORMATS = ("table", "csv", "json", "html")
 
@@ -20,6 +21,20 @@ def load_business_hours(app: App) -> BusinessHours | None:
     """The rules' business hours (None without a ``business_hours`` block)."""
     config = app.config
     return RulesHolder.open(config.rules_dir, config.templates_dir).rules.business_hours
+
+
+def check_team(app: App, team: str | None) -> None:
+    """Raise :class:`ReportInputError` for a ``--team`` that neither the rules nor any ticket
+    know (a typo would otherwise print a report of zeros)."""
+    if team is None:
+        return
+    if Ticket.select().where(Ticket.team == team).exists():
+        return
+    config = app.config
+    teams = sorted(RulesHolder.open(config.rules_dir, config.templates_dir).rules.teams)
+    if team not in teams:
+        known = f" (teams: {', '.join(teams)})" if teams else ""
+        raise ReportInputError(f"--team {team!r}: no such team in the rules or on any ticket{known}")
 
 
 def report_zone(bh: BusinessHours | None) -> ZoneInfo:

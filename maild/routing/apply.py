@@ -23,6 +23,7 @@ from maild.notify.compose import queue_mail, queue_to_agents
 from maild.notify.loop import refusal
 from maild.notify.recipients import resolve_targets
 from maild.notify.templates import Renderer
+from maild.pipeline.addresses import is_support_address
 from maild.pipeline.message import Address
 from maild.routing.assign import resolve_assignee
 from maild.routing.engine import Decision, RuleSet
@@ -140,8 +141,30 @@ def apply_decision(
             kind="notify", unresolved=targets.unresolved,
         )
     for forward in decision.forwards:
+        why = _forward_refusal(app, ctx, forward.value)
+        if why:
+            store.add_event(
+                ticket, "forward_skipped", actor=f"rule:{forward.rule}", at=now, message=message,
+                to=forward.value, reason=why,
+            )
+            ctx.outcome.append(f"no forward to {forward.value}: {why}")
+            continue
         _send(app, renderer, ctx, "forward", [Address(forward.value)], forward.rule, kind="forward")
     ctx.outcome.append(f"rules: {', '.join(decision.matched_rules)}")
+
+
+def _forward_refusal(app: App, ctx: StoreContext, address: str) -> str | None:
+    """Why a rule's forward to ``address`` must not go out for this message, or None.
+
+    Forwarding the mail of the forward address itself back to it (its help desk's or its
+    responder's answer, threaded into the ticket as a customer reply) would ping-pong without
+    end; mail to our own support addresses would only come back in.
+    """
+    if is_support_address(address, app.config.support_addresses):
+        return "one of our own support addresses"
+    if address.lower() == ctx.actor.lower():
+        return "the message came from this address"
+    return None
 
 
 def _reply(app: App, renderer: Renderer, ctx: StoreContext, template: str, rule: str) -> None:
@@ -195,7 +218,7 @@ def _send(
         rule,
         lambda: (queue_mail if kind == "auto" else queue_to_agents)(
             app, renderer, ticket, template=template, to=to, now=now, kind=kind,
-            automatic=automatic, answering=ctx.message,
+            automatic=automatic, answering=ctx.message, actor=f"rule:{rule}",
         ),
     )
 

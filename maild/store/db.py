@@ -4,12 +4,16 @@ SQLite runs in WAL mode with ``synchronous=FULL``: a commit has reached the disk
 250, so an acknowledged message survives a power cut, not only a crash. Write transactions on SQLite
 take the write lock up front (``BEGIN IMMEDIATE``) so a read-then-write never fails half-way with
 "database is locked". PostgreSQL is used as is; rows are claimed with conditional updates that are
-safe with several instances.
+safe with several instances. A PostgreSQL connection that the server or the network closed (a
+restart, ``idle_session_timeout``) is replaced when its thread next uses the database outside a
+transaction: the statement that found it dead has failed (and its pass is retried by the caller),
+the next one runs on a new connection. Nothing is retried silently.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -19,12 +23,30 @@ from peewee import Database, PostgresqlDatabase, SqliteDatabase, _transaction
 from maild.errors import ConfigError
 from maild.store.models import database_proxy
 
+log = logging.getLogger("ticketd.db")
+
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
     "busy_timeout": 5000,
     "foreign_keys": 1,
     "synchronous": "full",
 }
+
+
+class _PostgresqlDatabase(PostgresqlDatabase):
+    """PostgreSQL whose per-thread connection is opened again after the server closed it."""
+
+    def cursor(self, named_cursor=None):  # type: ignore[no-untyped-def]
+        conn = self._state.conn
+        if (
+            conn is not None
+            and not self._state.closed
+            and getattr(conn, "closed", False)
+            and not self.in_transaction()
+        ):
+            log.warning("database connection lost; opening a new one")
+            self.close()  # forgets the dead connection; the call below connects again
+        return super().cursor(named_cursor)
 
 
 def make_database(
@@ -44,7 +66,7 @@ def make_database(
         pragmas = dict(SQLITE_PRAGMAS, busy_timeout=busy_timeout_ms)
         return SqliteDatabase(str(path), pragmas=pragmas, timeout=busy_timeout_ms / 1000)
     if parsed.scheme in ("postgresql", "postgres"):
-        return PostgresqlDatabase(
+        return _PostgresqlDatabase(
             parsed.path.lstrip("/") or "postgres",
             host=parsed.hostname or "127.0.0.1",
             port=parsed.port or 5432,
