@@ -73,11 +73,17 @@ def parse_since(text: str) -> dt.timedelta:
     return delta
 
 
+EARLIEST_YEAR = 1970  # before any mail ticketd stored; keeps time-zone arithmetic in range
+
+
 def parse_date(text: str, option: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(text.strip())
+        date = dt.date.fromisoformat(text.strip())
     except ValueError:
         raise ReportInputError(f"{option} {text!r}: expected a date like 2026-03-01") from None
+    if not EARLIEST_YEAR <= date.year <= 9998:
+        raise ReportInputError(f"{option} {text!r}: the year must be {EARLIEST_YEAR} to 9998")
+    return date
 
 
 def check_options(since: str | None, date_from: str | None, date_to: str | None) -> None:

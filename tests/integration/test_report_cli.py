@@ -141,6 +141,7 @@ def test_subprocess_default_format_and_since(site: Path) -> None:
         (("--since", "7d", "--from", "2026-03-01"), "ticketd: give --since or --from/--to, not"),
         (("--to", "2026-03-01"), "ticketd: --to needs --from"),
         (("--from", "March"), "ticketd: --from 'March': expected a date like 2026-03-01"),
+        (("--from", "0001-01-01", "--to", "0001-01-02"), "ticketd: --from '0001-01-01': the year"),
     ],
 )
 def test_bad_input_exits_64(
