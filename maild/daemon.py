@@ -104,7 +104,7 @@ class Daemon:
         from maild.sla.sweep import schedule_jobs
 
         jobs = Jobs(self.app)
-        schedule_jobs(self.app, self.rules, jobs.scheduler)  # SLA, escalations, lifecycle: 1/min
+        schedule_jobs(self.app, self.rules, jobs)  # SLA, escalations, lifecycle: 1/min
         schedule_digest(self.app, jobs.scheduler, rules=self.rules)  # off unless configured
         return jobs
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,6 +31,7 @@ import schedule
 
 from maild.app import App
 from maild.clock import iso
+from maild.jobs.runner import Jobs
 from maild.notify.templates import Renderer
 from maild.routing.assign import resolve_assignee
 from maild.routing.engine import RuleSet
@@ -377,23 +377,15 @@ def sweep(
     return Sweep(app, rules, now, renderer).run()
 
 
-def schedule_jobs(app: App, holder: RulesHolder, scheduler: schedule.Scheduler) -> schedule.Job:
-    """Register the sweep on ``scheduler`` every ``lifecycle.sweep_seconds`` (60), guarded: it logs instead of raising,
-    and a sweep still running (in another thread) makes the next one skip its turn."""
+def schedule_jobs(app: App, holder: RulesHolder, jobs: Jobs) -> schedule.Job:
+    """Register the sweep every ``lifecycle.sweep_seconds`` (60) on the daemon's job runner: it
+    logs instead of raising, never overlaps itself (one jobs thread), and with several instances
+    on one PostgreSQL one of them sweeps each turn (advisory lock; the unique firing keys would
+    keep a step from firing twice anyway)."""
     renderer = Renderer(app.config.templates_dir)
-    running = threading.Lock()
 
-    def job() -> None:
-        if not running.acquire(blocking=False):
-            log.info("sla: the previous sweep is still running; skipped")
-            return
-        try:
-            with connection(app.db):
-                sweep(app, holder.rules, app.clock.now(), renderer)
-        except Exception:
-            log.exception("sla: the sweep failed; it runs again in a minute")
-        finally:
-            running.release()
+    def run() -> None:
+        with connection(app.db):
+            sweep(app, holder.rules, app.clock.now(), renderer)
 
-    job.__name__ = "sla_sweep"
-    return scheduler.every(app.config.lifecycle.sweep_seconds).seconds.do(job)
+    return jobs.every(app.config.lifecycle.sweep_seconds, "sla_sweep", run, cluster_once=True)

@@ -16,11 +16,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
-import schedule
 
 from maild import spool
 from maild.app import App
 from maild.clock import FixedClock
+from maild.jobs.runner import Jobs
 from maild.pipeline.addresses import Signer
 from maild.sla import lifecycle
 from maild.sla.sweep import schedule_jobs
@@ -235,19 +235,18 @@ def test_sla_check_rejects_a_bad_time_and_broken_rules(app: App, tmp_path: Path)
 
 
 def test_schedule_jobs_sweeps_every_minute_and_survives_errors(
-    sqlite_app: App, caplog: pytest.LogCaptureFixture
+    app: App, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = sqlite_app
     holder = write_rules(app)
     ticket = new_ticket(app, holder, subject="Outage")
-    scheduler = schedule.Scheduler()
-    job = schedule_jobs(app, holder, scheduler)
+    jobs = Jobs(app)
+    job = schedule_jobs(app, holder, jobs)
     assert job.interval == 60 and job.unit == "seconds"  # lifecycle.sweep_seconds
     app.clock.at = T0 + 2 * H  # type: ignore[attr-defined]
-    scheduler.run_all()
+    jobs.scheduler.run_all()  # on PostgreSQL under the job's advisory lock
     assert SlaFiring.select().where(SlaFiring.ticket == ticket).count() == 2
 
     holder._rules = None  # type: ignore[assignment]  # a bug: the sweep raises
-    with caplog.at_level(logging.ERROR, logger="ticketd.sla"):
-        scheduler.run_all()
-    assert "the sweep failed" in caplog.text
+    with caplog.at_level(logging.ERROR, logger="ticketd.jobs"):
+        jobs.scheduler.run_all()
+    assert "job sla_sweep failed" in caplog.text
