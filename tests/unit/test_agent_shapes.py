@@ -1,6 +1,6 @@
 """Agents' replies as real clients shape them: the commands are found, the customer sees the rest.
 
-The talon replies in tests/data/agent_replies/ (Gmail, Outlook desktop, Hotmail/Outlook.com,
+The talon replies of the corpus (tests/corpus/data/replies/talon/: Gmail, Outlook desktop, Hotmail/Outlook.com,
 Apple Mail, Thunderbird, iPhone, Android, Windows Mail) get commands typed where the author's own
 text begins, as an agent would. Our own shapes add what the corpus lacks: replies to one of our
 notifications from Outlook on the web, Outlook desktop (plain text), Gmail and a phone.
@@ -23,7 +23,7 @@ from maild.routing.schema import Agent
 from maild.worker import reply_text
 from tests.mailgen import make_mail
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "agent_replies"
+DATA = Path(__file__).resolve().parents[1] / "corpus" / "data" / "replies" / "talon"
 RULES = RuleSet(agents={"alice@example.com": Agent("alice@example.com", "Alice")})
 COMMANDS = ("#status pending", "#priority high")
 SIGNED = "support+ACME-1.0123456789abcdef@example.com"
@@ -71,7 +71,7 @@ def test_corpus_replies(name: str) -> None:
 def test_corpus_html_only_replies(name: str) -> None:
     em = EmailMessage()
     em["Subject"] = "Re: [ACME-1] Test"
-    em.set_content((DATA / f"html_{name}.html").read_text(), subtype="html")
+    em.set_content((DATA / "html" / f"{name}.html").read_text(), subtype="html")
     msg, commands = read(with_commands(em, "Hi. I am fine.").as_bytes())
     assert not msg.has_plain
     assert (commands.status, commands.priority, commands.errors) == ("pending", "high", ())
