@@ -112,6 +112,12 @@ class AttachmentsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class RetentionConfig:
+    spool_days: float = 30.0  # processed spool rows are deleted this long after (0: never)
+    outbox_days: float = 90.0  # sent outbox rows are deleted this long after (0: never)
+
+
+@dataclasses.dataclass(frozen=True)
 class LifecycleConfig:
     auto_close_days: float = 7.0  # a resolved ticket closes this long after resolution (0: never)
     pending_reminder_days: float = 3.0  # remind the customer of a ticket pending this long (0: never)
@@ -149,6 +155,7 @@ class Config:
     attachments: AttachmentsConfig = dataclasses.field(default_factory=AttachmentsConfig)
     lifecycle: LifecycleConfig = dataclasses.field(default_factory=LifecycleConfig)
     reports: ReportsConfig = dataclasses.field(default_factory=ReportsConfig)
+    retention: RetentionConfig = dataclasses.field(default_factory=RetentionConfig)
     rules_dir: Path = Path("./rules")
     templates_dir: Path = Path("./templates")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -366,6 +373,10 @@ def _check(config: Config) -> None:
     if inst.secret_env and inst.secret_file:
         raise ConfigError(f"{src}: instance: give secret_env or secret_file, not both")
     _check_lifecycle(src, config.lifecycle)
+    for name in ("spool_days", "outbox_days"):
+        value = getattr(config.retention, name)
+        if not 0 <= value <= 36600:
+            raise ConfigError(f"{src}: retention.{name}: {value:g} must be 0 (keep) to 36600 days")
     _check_digest(src, config.reports.digest)
 
 

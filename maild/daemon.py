@@ -100,12 +100,14 @@ class Daemon:
 
     def jobs(self) -> Jobs:
         """The periodic jobs of this installation."""
+        from maild.jobs.retention import schedule_retention
         from maild.reports.digest import schedule_digest
         from maild.sla.sweep import schedule_jobs
 
         jobs = Jobs(self.app)
         schedule_jobs(self.app, self.rules, jobs)  # SLA, escalations, lifecycle: 1/min
         schedule_digest(self.app, jobs.scheduler, rules=self.rules)  # off unless configured
+        schedule_retention(self.app, jobs)  # hourly: processed spool and sent outbox rows
         return jobs
 
     def on_reload(self) -> None:
