@@ -39,7 +39,7 @@ from maild.sla import lifecycle, survey
 from maild.store import claims
 from maild.store import tickets as store
 from maild.store.db import is_sqlite, write_tx
-from maild.store.models import Message, SpoolEntry, Ticket
+from maild.store.models import Message, SpoolEntry, Ticket, Watcher
 
 if TYPE_CHECKING:
     from maild.agents.desk import AgentDesk, AgentMail
@@ -157,7 +157,10 @@ class Worker:
         except _AlreadyDone:
             return "already processed by another worker"
         except IntegrityError:
-            # Another worker stored the same Message-ID between our check and our insert.
+            # Another worker stored the same Message-ID between our check and our insert. Any
+            # other constraint violation is a failure (retried, then quarantined), never a drop.
+            if not Message.select().where(Message.dedup_key == msg.dedup_key).exists():
+                raise
             with write_tx(app.db):
                 spool.finish(
                     entry.id,
@@ -312,7 +315,12 @@ class Worker:
                 if not is_support_address(a.email, app.config.support_addresses)
                 and a.email != sender.email
             ]
-            added = store.add_watchers(ticket, cc)
+            # Only the ticket's own people add watchers: the subject tag alone threads a
+            # stranger's mail here, and watchers get the agents' answers.
+            known = created or sender.email == ticket.requester.email or (
+                ticket.watchers.where(Watcher.email == sender.email).exists()
+            )
+            added = store.add_watchers(ticket, cc) if known else []
             if added:
                 store.add_event(ticket, "watchers", actor=actor, at=now, added=added)
             if rating is not None:

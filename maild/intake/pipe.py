@@ -86,8 +86,16 @@ def inject(
         except RulesError as exc:
             # Spooled is stored: the daemon processes these once the rules are fixed.
             print(f"ticketd: not processed, the rules are broken: {exc}", file=err)
+        except Exception as exc:
+            # Still stored (e.g. "database is locked" while the daemon writes): exit 0 all the
+            # same, or an MTA would bounce mail that the daemon turns into a ticket anyway.
+            print(f"ticketd: spooled, not processed yet: {type(exc).__name__}: {exc}", file=err)
     for item in injected:
-        entry = SpoolEntry.get_by_id(item.entry_id)
+        try:
+            entry = SpoolEntry.get_by_id(item.entry_id)
+        except Exception as exc:
+            print(f"{item.name}: spool #{item.entry_id} spooled ({exc})", file=out)
+            continue
         outcome = entry.result if entry.status == "done" else entry.status
         if entry.status == "quarantined":
             outcome += f": {(entry.last_error or '').splitlines()[0]}"

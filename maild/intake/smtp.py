@@ -31,6 +31,22 @@ class IntakeHandler:
         self.on_spooled = on_spooled
         self.connections = 0
 
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        # The spool keeps at most 320 characters (PostgreSQL enforces it): a longer reverse path
+        # would get 451 at DATA on every retry; refuse it now, permanently.
+        if len(address) > 320:
+            return "553 5.1.7 Sender address too long"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(
         self,
         server: SMTP,

@@ -52,7 +52,8 @@ def parse_message(
         raise ParseError("no header fields: this is not an RFC 5322 message")
     mp = _mailparser(raw)
     headers = tuple(_headers(em))
-    message_id = _first_msgid(_raw_header(em, "message-id"))
+    message_id_header = _raw_header(em, "message-id")
+    message_id = _first_msgid(message_id_header)
     subject = _subject(mp, em)
     from_list = _addresses(mp, em, "from")
     body_parts = _body_parts(em)
@@ -60,7 +61,7 @@ def parse_message(
     return InboundMessage(
         raw=raw,
         message_id=message_id,
-        dedup_key=dedup_key(message_id, raw),
+        dedup_key=dedup_key(message_id, raw, header=message_id_header),
         subject=subject,
         from_addr=from_list[0] if from_list else None,
         reply_to=tuple(_addresses(mp, em, "reply-to")),
@@ -81,8 +82,15 @@ def parse_message(
     )
 
 
-def dedup_key(message_id: str | None, raw: bytes) -> str:
-    """The Message-ID when there is one, else a hash of the bytes."""
+def dedup_key(message_id: str | None, raw: bytes, *, header: str = "") -> str:
+    """The Message-ID when there is one, else a hash of the bytes.
+
+    A Message-ID too long to keep whole (``_first_msgid`` cuts it) is keyed by a hash of the whole
+    header value, so two ids that differ only after the cut are not taken for one message.
+    """
+    if message_id and not MSGID_RE.search(header) and len(header.strip()) > len(message_id):
+        whole = header.strip().encode("utf-8", "replace")
+        return "mid-sha256:" + hashlib.sha256(whole).hexdigest()
     if message_id:
         return f"mid:{message_id}"
     return "sha256:" + hashlib.sha256(raw).hexdigest()

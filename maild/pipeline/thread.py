@@ -23,6 +23,11 @@ REPLY_PREFIX = re.compile(
 )
 
 
+# At most this many subject tags and Message-IDs of each kind are looked up: threading runs inside
+# the worker's write transaction, and a header full of ids must not hold the lock for minutes.
+MAX_LOOKUPS = 20
+
+
 @dataclass(frozen=True)
 class ThreadMatch:
     number: int
@@ -52,7 +57,7 @@ def find_ticket(
     extra_message_ids: Sequence[str] = (),
 ) -> ThreadMatch | None:
     """The ticket ``msg`` continues, or None for a new ticket."""
-    for number in tag_numbers(msg.subject, signer.prefix):
+    for number in list(dict.fromkeys(tag_numbers(msg.subject, signer.prefix)))[:MAX_LOOKUPS]:
         if exists(number):
             return ThreadMatch(number, "subject-tag")
     sender = msg.from_addr.email if msg.from_addr is not None else None
@@ -61,9 +66,9 @@ def find_ticket(
         if number is not None and exists(number):
             return ThreadMatch(number, "signed-address")
     candidates = [
-        *(("in-reply-to", m) for m in msg.in_reply_to),
-        *(("references", m) for m in reversed(msg.references)),
-        *(("bounce", m) for m in extra_message_ids),
+        *(("in-reply-to", m) for m in msg.in_reply_to[:MAX_LOOKUPS]),
+        *(("references", m) for m in reversed(msg.references)),  # parse keeps the last 50
+        *(("bounce", m) for m in list(extra_message_ids)[:MAX_LOOKUPS]),
     ]
     for how, message_id in candidates:
         number = ticket_of_message_id(message_id)
