@@ -8,7 +8,9 @@ stored (with a ``mail_error`` event) instead of the whole message going to quara
 
 A bounce (DSN) that threads to a ticket is recorded there as a ``bounce`` event, and the failed
 recipients we had written to on that ticket get no automatic mail for
-``loop.bounce_suppress_days``. Only those: a forged DSN cannot silence a stranger. A delay warning
+``loop.bounce_suppress_days``. Only those, and only when the DSN quotes one of our signed
+Message-IDs of that ticket: a forged DSN cannot silence a stranger, nor, with the ticket's tag in
+its subject, the ticket's own customer. A delay warning
 (every DSN action ``delayed``) is recorded but suppresses nothing: the mail may still arrive.
 """
 
@@ -22,6 +24,7 @@ from maild.app import App
 from maild.notify.compose import queue_mail
 from maild.notify.loop import refusal, suppress
 from maild.notify.templates import Renderer
+from maild.pipeline.addresses import Signer
 from maild.pipeline.message import Address
 from maild.store import tickets as store
 from maild.store.models import Message, Ticket
@@ -56,7 +59,14 @@ class AutoMail:
         ours = mailed_addresses(ticket)
         days = app.config.loop.bounce_suppress_days
         done: list[str] = []
-        if not delay_only:
+        # Only a DSN that quotes one of our signed Message-IDs of this ticket proves it concerns
+        # our mail; anyone can write a "bounce" with the ticket's tag in its subject.
+        signer = Signer(app.config.prefix, app.secret)
+        verified = any(
+            signer.ticket_from_message_id(mid) == ticket.id
+            for mid in ctx.verdict.original_message_ids
+        )
+        if not delay_only and verified:
             done = suppress(
                 [a for a in failed if a.lower() in ours],
                 days=days,
@@ -73,6 +83,7 @@ class AutoMail:
             suppressed=done,
             suppressed_days=days if done else 0,
             delayed=delay_only,
+            **({} if verified else {"unverified": "it quotes none of our Message-IDs"}),
         )
         ctx.outcome.append("bounce recorded")
 

@@ -806,3 +806,22 @@ def test_corpus_each_new_human_message_gets_one_ack(make_outbound: Callable[...,
     print("  excluded:\n    " + "\n    ".join(excluded))
     ob.send()
     assert len(ob.relay.wait_for(acked)) == acked
+
+
+def test_a_bounce_without_our_message_id_suppresses_nobody(ob: Outbound) -> None:
+    """Anyone can send a 'bounce' naming the customer with the ticket's tag in its subject."""
+    ob.deliver(make_mail())
+    ob.send()
+    (ack,) = ob.relay.wait_for(1)
+    ticket = Ticket.get()
+    forged = dsn_for(ack).split(b"--B\r\nContent-Type: text/rfc822-headers")[0] + b"--B--\r\n"
+    forged = forged.replace(
+        b"Subject: Undelivered Mail Returned to Sender",
+        f"Subject: Undelivered: [ACME-{ticket.id}] Printer on fire".encode(),
+    ).replace(b"dsn-1@", b"dsn-forged@")
+    entry = ob.deliver(forged, mail_from="<>")
+    assert entry.result.startswith(f"append ACME-{ticket.id}"), entry.result
+    detail = json.loads(Event.get(Event.action == "bounce").detail)
+    assert detail["recipients"] == [CAROL] and detail["suppressed"] == []
+    assert "unverified" in detail
+    assert Suppression.select().count() == 0
