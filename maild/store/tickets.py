@@ -90,9 +90,16 @@ def add_tags(ticket: Ticket, tags: Iterable[str]) -> list[str]:
     return added
 
 
+MAX_WATCHERS = 50  # a mail Cc'ing a whole company does not make every answer go to all of it
+
+
 def add_watchers(ticket: Ticket, addresses: Iterable[Address]) -> list[str]:
-    added = []
+    """Add watchers (those already there are skipped), at most MAX_WATCHERS per ticket."""
+    added: list[str] = []
+    room = MAX_WATCHERS - Watcher.select().where(Watcher.ticket == ticket).count()
     for addr in addresses:
+        if len(added) >= room:
+            break
         if (
             Watcher.insert(ticket=ticket, email=addr.email, name=addr.name)
             .on_conflict_ignore()
