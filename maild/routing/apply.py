@@ -14,6 +14,7 @@ the decision still applies.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -30,7 +31,7 @@ from maild.routing.engine import Decision, RuleSet
 from maild.routing.reload import RulesHolder
 from maild.sla.lifecycle import apply_change, set_status
 from maild.store import tickets as store
-from maild.store.models import Ticket, TicketTag
+from maild.store.models import OutboxEntry, Ticket, TicketTag
 
 if TYPE_CHECKING:
     from maild.worker import StoreContext
@@ -158,12 +159,26 @@ def _forward_refusal(app: App, ctx: StoreContext, address: str) -> str | None:
 
     Forwarding the mail of the forward address itself back to it (its help desk's or its
     responder's answer, threaded into the ticket as a customer reply) would ping-pong without
-    end; mail to our own support addresses would only come back in.
+    end; mail to our own support addresses would only come back in. A ticket forwards at most
+    ``loop.auto_replies_per_hour`` mails an hour, which also ends a loop through a third address.
     """
     if is_support_address(address, app.config.support_addresses):
         return "one of our own support addresses"
     if address.lower() == ctx.actor.lower():
         return "the message came from this address"
+    limit = app.config.loop.auto_replies_per_hour
+    since = ctx.message.created_at - dt.timedelta(hours=1)
+    recent = (
+        OutboxEntry.select()
+        .where(
+            (OutboxEntry.ticket == ctx.ticket)
+            & (OutboxEntry.kind == "forward")
+            & (OutboxEntry.created_at > since)
+        )
+        .count()
+    )
+    if recent >= limit:  # a loop through a third address (it answers from another one)
+        return f"{recent} forwards of this ticket in the last hour (loop.auto_replies_per_hour)"
     return None
 
 

@@ -96,3 +96,19 @@ def test_rule_mail_is_audited_under_the_rule_name(app: App) -> None:
     assert by_kind["notify"] >= {"rule:Tell billing"}
     forwarded = [json.loads(e.detail) for e in queued if e.actor == "rule:Escalate to vendor"]
     assert [d["to"] for d in forwarded] == [["tickets@vendor.test"]]
+
+
+def test_a_loop_through_a_third_address_stops_at_the_hourly_cap(app: App) -> None:
+    """The vendor answers from noreply-desk@ (not the forward address, no robot headers): each
+    answer is forwarded once, but a ticket forwards at most loop.auto_replies_per_hour an hour."""
+    write(app, FORWARD_REPLIES)
+    deliver(app, make_mail(subject="Card payment failed"))
+    ticket = Ticket.get()
+    for n in range(15):
+        deliver(app, make_mail(
+            subject=f"Re: [ACME-{ticket.id}] Card payment failed ({n})",
+            sender="Vendor <desk-answers@vendor.test>", body="We received your request.\n",
+        ))
+    assert len(forwards()) == 10  # the default cap
+    reasons = {json.loads(e.detail)["reason"] for e in events(ticket, "forward_skipped")}
+    assert reasons == {"10 forwards of this ticket in the last hour (loop.auto_replies_per_hour)"}
