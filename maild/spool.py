@@ -20,6 +20,9 @@ from maild.store import claims
 from maild.store.db import write_tx
 from maild.store.models import SpoolEntry
 
+# The longest envelope sender the spool keeps (PostgreSQL enforces the column's length).
+MAX_SENDER_CHARS: int = SpoolEntry.mail_from.max_length
+
 PENDING, DONE, QUARANTINED = "pending", "done", "quarantined"
 
 

@@ -210,13 +210,12 @@ class Worker:
         if ticket is not None and not robot and self.agents is not None:
             author = self.agents.read(msg, sender, ticket)
         agent = author if author is not None and author.trusted else None
+        visible = reply_text(msg) if ticket is not None else ""  # quotes stripped, computed once
         rating = None
         if ticket is not None and not robot and agent is None:
             # A rating answering our survey is stored and neither re-opens a resolved ticket nor
             # starts a follow-up of a closed one.
-            rating = survey.satisfaction_reply(
-                ticket, msg.subject, reply_text(msg), msg.in_reply_to
-            )
+            rating = survey.satisfaction_reply(ticket, msg.subject, visible, msg.in_reply_to)
         parent = None
         if (
             ticket is not None
@@ -231,7 +230,7 @@ class Worker:
         if created:
             ticket = self._new_ticket(msg, sender, now, parent)
         event = "robot" if robot else ("new_ticket" if created else "customer_reply")
-        body = msg.text if created else reply_text(msg)
+        body = msg.text if created else visible
         kind = "robot" if robot else "customer"
         if agent is not None:  # a trusted agent's reply or note (maild.agents.desk)
             event, body, kind = agent.event, agent.body, agent.kind

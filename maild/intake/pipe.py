@@ -20,7 +20,6 @@ from maild.errors import SpoolError, TooLargeError
 from maild.store.models import SpoolEntry
 
 EX_OK, EX_DATAERR, EX_NOINPUT, EX_TEMPFAIL = 0, 65, 66, 75
-MAX_SENDER_CHARS = 320  # the longest reverse path the spool stores (RFC 5321 allows 256)
 
 
 @dataclass(frozen=True)
@@ -51,8 +50,8 @@ def inject(
     out = out or sys.stdout  # looked up now: the streams may have been replaced since import
     err = err or sys.stderr
     limit = app.config.smtp_in.max_message_bytes
-    if len(mail_from) > MAX_SENDER_CHARS:  # the spool keeps 320 characters: never acceptable
-        print(f"ticketd: --from is longer than {MAX_SENDER_CHARS} characters", file=err)
+    if len(mail_from) > spool.MAX_SENDER_CHARS:  # the spool cannot keep it: never acceptable
+        print(f"ticketd: --from is longer than {spool.MAX_SENDER_CHARS} characters", file=err)
         return EX_DATAERR
     sources: list[tuple[str, Path | None]] = [(str(p), p) for p in paths] or [("<stdin>", None)]
     status = EX_OK

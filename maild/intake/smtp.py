@@ -39,9 +39,9 @@ class IntakeHandler:
         address: str,
         mail_options: list[str],
     ) -> str:
-        # The spool keeps at most 320 characters (PostgreSQL enforces it): a longer reverse path
-        # would get 451 at DATA on every retry; refuse it now, permanently.
-        if len(address) > 320:
+        # A reverse path longer than the spool keeps would get 451 at DATA on every retry;
+        # refuse it now, permanently.
+        if len(address) > spool.MAX_SENDER_CHARS:
             return "553 5.1.7 Sender address too long"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)

@@ -10,25 +10,8 @@ from __future__ import annotations
 
 import smtplib
 
-import pytest
-
-from maild.intake.smtp import IntakeController
 from maild.store.models import SpoolEntry
 from tests.mailgen import make_mail
-from tests.servers.daemon import free_port
-
-
-@pytest.fixture
-def smtp_server(app_factory, any_db_url):
-    port = free_port()
-    app = app_factory(any_db_url, smtp_in={"port": port})
-    spooled: list[int] = []
-    controller = IntakeController(app, on_spooled=spooled.append)
-    controller.start()
-    try:
-        yield app, port, spooled
-    finally:
-        controller.stop()
 
 
 def test_overlong_sender_is_refused_permanently_and_the_session_goes_on(smtp_server) -> None:

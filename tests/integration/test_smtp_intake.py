@@ -16,19 +16,6 @@ from tests.mailgen import make_mail
 from tests.servers.daemon import free_port
 
 
-@pytest.fixture
-def smtp_server(app_factory, any_db_url):
-    port = free_port()
-    app = app_factory(any_db_url, smtp_in={"port": port, "max_message_bytes": 200_000})
-    spooled: list[int] = []
-    controller = IntakeController(app, on_spooled=spooled.append)
-    controller.start()
-    try:
-        yield app, port, spooled
-    finally:
-        controller.stop()
-
-
 def test_accepted_mail_is_spooled_before_250_and_becomes_a_ticket(smtp_server) -> None:
     app, port, spooled = smtp_server
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
