@@ -40,12 +40,20 @@ def messages(n: int) -> list[tuple[str, bytes]]:
     for i in range(n):
         mid = make_msgid(domain="bench.test")
         if i % 4 == 3 and firsts:
-            raw = make_mail(subject=f"Re: question {i}", message_id=mid,
-                            in_reply_to=firsts[i % len(firsts)], sender=f"c{i % 50}@bench.test",
-                            body="Thanks, one more detail.\n\n> quoted\n")
+            raw = make_mail(
+                subject=f"Re: question {i}",
+                message_id=mid,
+                in_reply_to=firsts[i % len(firsts)],
+                sender=f"c{i % 50}@bench.test",
+                body="Thanks, one more detail.\n\n> quoted\n",
+            )
         else:
-            raw = make_mail(subject=f"Question {i}", message_id=mid,
-                            sender=f"Customer {i} <c{i}@bench.test>", body="Hello,\n" * 20)
+            raw = make_mail(
+                subject=f"Question {i}",
+                message_id=mid,
+                sender=f"Customer {i} <c{i}@bench.test>",
+                body="Hello,\n" * 20,
+            )
             firsts.append(mid)
         out.append((mid.strip("<>"), raw))
     return out
@@ -94,8 +102,11 @@ def ticketd(batch: list[tuple[str, bytes]], clients: int, acknowledge: bool) -> 
     tmp = Path(tempfile.mkdtemp(prefix="ticketd-bench-"))
     port = free_port()
     config = {
-        "instance": {"ticket_prefix": "BENCH", "support_addresses": ["support@example.com"],
-                     "data_dir": "var"},
+        "instance": {
+            "ticket_prefix": "BENCH",
+            "support_addresses": ["support@example.com"],
+            "data_dir": "var",
+        },
         "database": {"url": "sqlite:///var/ticketd.db"},
         "smtp_in": {"host": "127.0.0.1", "port": port},
         "smtp_out": {"transport": "file", "directory": "var/sent"},
@@ -114,18 +125,23 @@ def ticketd(batch: list[tuple[str, bytes]], clients: int, acknowledge: bool) -> 
         start = time.perf_counter()
         seconds, acked = send_all(port, batch, clients)
         db = sqlite3.connect(tmp / "var" / "ticketd.db", timeout=30)
-        while db.execute("SELECT count(*) FROM message WHERE direction = 'in'").fetchone()[0] \
-                < len(batch):
+        while db.execute("SELECT count(*) FROM message WHERE direction = 'in'").fetchone()[0] < len(
+            batch
+        ):
             time.sleep(0.05)
         total = time.perf_counter() - start
-        stored = dict(db.execute(
-            "SELECT message_id, created_at FROM message WHERE direction = 'in'").fetchall())
+        stored = dict(
+            db.execute(
+                "SELECT message_id, created_at FROM message WHERE direction = 'in'"
+            ).fetchall()
+        )
         single = one_at_a_time(port, db, samples=50)
         db.close()
     finally:
         daemon.stop()
     latencies = sorted(
-        (dt.datetime.fromisoformat(stored[mid]) - acked[mid]).total_seconds() for mid in acked)
+        (dt.datetime.fromisoformat(stored[mid]) - acked[mid]).total_seconds() for mid in acked
+    )
     return {
         "accept_rate": len(batch) / seconds,
         "end_to_end_rate": len(batch) / total,
@@ -145,8 +161,9 @@ def one_at_a_time(port: int, db: sqlite3.Connection, samples: int) -> list[float
             raw = make_mail(subject=f"Single {i}", message_id=mid, sender=f"s{i}@bench.test")
             smtp.sendmail("c@bench.test", ["support@example.com"], raw)
             acked = time.perf_counter()
-            while not db.execute("SELECT 1 FROM message WHERE message_id = ?",
-                                 (mid.strip("<>"),)).fetchone():
+            while not db.execute(
+                "SELECT 1 FROM message WHERE message_id = ?", (mid.strip("<>"),)
+            ).fetchone():
                 time.sleep(0.001)
             out.append(time.perf_counter() - acked)
     return sorted(out)
@@ -163,12 +180,14 @@ def main() -> None:
     for acknowledge in (False, True):
         r = ticketd(batch, args.clients, acknowledge)
         label = "ticketd, acks on (file)" if acknowledge else "ticketd, acks off"
-        print(f"{label + ':':27} {r['accept_rate']:8.1f} msg/s accepted "
-              f"(ratio to bare {r['accept_rate'] / base:.3f}), "
-              f"{r['end_to_end_rate']:.1f} msg/s stored end to end; "
-              f"250 -> stored under that load: median {r['median'] * 1000:.0f} ms, "
-              f"p99 {r['p99'] * 1000:.0f} ms; one message at a time: median "
-              f"{r['single_median'] * 1000:.0f} ms, p99 {r['single_p99'] * 1000:.0f} ms")
+        print(
+            f"{label + ':':27} {r['accept_rate']:8.1f} msg/s accepted "
+            f"(ratio to bare {r['accept_rate'] / base:.3f}), "
+            f"{r['end_to_end_rate']:.1f} msg/s stored end to end; "
+            f"250 -> stored under that load: median {r['median'] * 1000:.0f} ms, "
+            f"p99 {r['p99'] * 1000:.0f} ms; one message at a time: median "
+            f"{r['single_median'] * 1000:.0f} ms, p99 {r['single_p99'] * 1000:.0f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -120,7 +120,9 @@ class RetentionConfig:
 @dataclasses.dataclass(frozen=True)
 class LifecycleConfig:
     auto_close_days: float = 7.0  # a resolved ticket closes this long after resolution (0: never)
-    pending_reminder_days: float = 3.0  # remind the customer of a ticket pending this long (0: never)
+    pending_reminder_days: float = (
+        3.0  # remind the customer of a ticket pending this long (0: never)
+    )
     pending_resolve_days: float = 7.0  # resolve a ticket pending this long (0: never)
     survey: bool = True  # mail the `survey` template (rating 1-5) when a ticket is resolved
     sweep_seconds: float = 60.0  # how often `ticketd run` runs the SLA and lifecycle sweep
@@ -244,7 +246,9 @@ def where_in_file(data: Any, key: str, path: Path) -> str:
     return str(path)
 
 
-def build_section(cls: type, data: Any, *, path: Path, keypath: str, exclude: set[str] = frozenset()):
+def build_section(
+    cls: type, data: Any, *, path: Path, keypath: str, exclude: set[str] = frozenset()
+):
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: {keypath or 'the top level'}: expected a mapping of keys")
     hints = typing.get_type_hints(cls)
@@ -253,7 +257,9 @@ def build_section(cls: type, data: Any, *, path: Path, keypath: str, exclude: se
         if key not in fields:
             full = f"{keypath}.{key}" if keypath else str(key)
             known = ", ".join(sorted(fields))
-            raise ConfigError(f"{where_in_file(data, key, path)}: {full}: unknown key (known: {known})")
+            raise ConfigError(
+                f"{where_in_file(data, key, path)}: {full}: unknown key (known: {known})"
+            )
     kwargs = {}
     for name in fields:
         if name not in data:

@@ -71,9 +71,7 @@ def claim(
     )
     if ids:
         due &= SpoolEntry.id.in_(list(ids))
-    found = claims.claim_next(
-        db, SpoolEntry, due, (SpoolEntry.id,), worker=worker, until=until
-    )
+    found = claims.claim_next(db, SpoolEntry, due, (SpoolEntry.id,), worker=worker, until=until)
     return SpoolEntry.get_by_id(found) if found is not None else None
 
 

@@ -316,8 +316,10 @@ class Worker:
             ]
             # Only the ticket's own people add watchers: the subject tag alone threads a
             # stranger's mail here, and watchers get the agents' answers.
-            known = created or sender.email == ticket.requester.email or (
-                ticket.watchers.where(Watcher.email == sender.email).exists()
+            known = (
+                created
+                or sender.email == ticket.requester.email
+                or (ticket.watchers.where(Watcher.email == sender.email).exists())
             )
             added = store.add_watchers(ticket, cc) if known else []
             if added:
@@ -328,7 +330,13 @@ class Worker:
                 event = "satisfaction"
             elif not created and ticket.status in ("pending", "resolved"):
                 lifecycle.set_status(
-                    app, None, ticket, "open", actor=actor, at=now, message=message,
+                    app,
+                    None,
+                    ticket,
+                    "open",
+                    actor=actor,
+                    at=now,
+                    message=message,
                     reason="customer replied",
                 )
         ticket.updated_at = now
@@ -383,8 +391,12 @@ def sender_of(msg: InboundMessage) -> Address | None:
     """Who wrote: From, else Sender, Reply-To, the envelope sender, Return-Path."""
     if msg.from_addr is not None:
         return msg.from_addr
-    candidates = [msg.header("sender") or "", *(a.email for a in msg.reply_to),
-                  msg.envelope_from, msg.header("return-path") or ""]
+    candidates = [
+        msg.header("sender") or "",
+        *(a.email for a in msg.reply_to),
+        msg.envelope_from,
+        msg.header("return-path") or "",
+    ]
     for value in candidates:
         found = ADDRESS_RE.search(value)
         if found:
@@ -423,8 +435,10 @@ def make_worker(app: App, rules: RulesHolder | None = None) -> Worker:
 
     Without ``rules`` the rules folder is loaded now; broken rules raise RulesError.
     """
-    holder = rules if rules is not None else RulesHolder.open(
-        app.config.rules_dir, app.config.templates_dir
+    holder = (
+        rules
+        if rules is not None
+        else RulesHolder.open(app.config.rules_dir, app.config.templates_dir)
     )
     from maild.agents.desk import AgentDesk
 

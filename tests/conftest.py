@@ -46,9 +46,12 @@ def missing(reason: str) -> None:
 def base_config(tmp: Path, db_url: str, **overrides: Any) -> dict[str, Any]:
     (tmp / "rules").mkdir(parents=True, exist_ok=True)
     data: dict[str, Any] = {
-        "instance": {"name": "Test Support", "ticket_prefix": "ACME",
-                     "support_addresses": ["support@example.com", "help@example.org"],
-                     "data_dir": str(tmp / "var")},
+        "instance": {
+            "name": "Test Support",
+            "ticket_prefix": "ACME",
+            "support_addresses": ["support@example.com", "help@example.org"],
+            "data_dir": str(tmp / "var"),
+        },
         "database": {"url": db_url},
         "smtp_in": {"host": "127.0.0.1", "port": 0},
         "smtp_out": {"transport": "file", "directory": str(tmp / "var" / "sent")},
@@ -97,13 +100,18 @@ def _truncate_pg(url: str) -> None:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        tables = [row[0] for row in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        tables = [
+            row[0]
+            for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ]
         names = {m._meta.table_name for m in ALL_MODELS} & set(tables)
         names.discard("schema_version")
         if names:
-            conn.execute("TRUNCATE " + ", ".join(f'"{n}"' for n in sorted(names))
-                         + " RESTART IDENTITY CASCADE")
+            conn.execute(
+                "TRUNCATE "
+                + ", ".join(f'"{n}"' for n in sorted(names))
+                + " RESTART IDENTITY CASCADE"
+            )
 
 
 @pytest.fixture

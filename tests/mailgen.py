@@ -30,7 +30,9 @@ def make_mail(
     if cc:
         msg["Cc"] = cc
     msg["Subject"] = subject
-    msg["Date"] = format_datetime(dt.datetime(2026, 11, 2, 9, 30, next(_counter) % 60, tzinfo=dt.UTC))
+    msg["Date"] = format_datetime(
+        dt.datetime(2026, 11, 2, 9, 30, next(_counter) % 60, tzinfo=dt.UTC)
+    )
     msg["Message-ID"] = message_id or make_msgid(domain="customer.test")
     if in_reply_to:
         msg["In-Reply-To"] = in_reply_to

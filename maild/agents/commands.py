@@ -74,8 +74,16 @@ class Commands:
     def changes(self) -> bool:
         """Whether a command changes the ticket (``#note`` alone does not)."""
         return any(
-            (self.status, self.priority, self.assign, self.team, self.tags_add,
-             self.tags_remove, self.cc_add, self.cc_remove)
+            (
+                self.status,
+                self.priority,
+                self.assign,
+                self.team,
+                self.tags_add,
+                self.tags_remove,
+                self.cc_add,
+                self.cc_remove,
+            )
         )
 
 

@@ -132,17 +132,34 @@ class AgentDesk:
             reply.apply_mail(self.app, self.renderer, ctx, mail)
         elif mail is not None:
             notify.forgery_warning(
-                self.app, self.renderer, ctx.ticket,
-                agent=Address(mail.agent.email, mail.agent.name), reason=mail.verdict.how,
-                cause=ctx.message, at=now, outcome=ctx.outcome,
+                self.app,
+                self.renderer,
+                ctx.ticket,
+                agent=Address(mail.agent.email, mail.agent.name),
+                reason=mail.verdict.how,
+                cause=ctx.message,
+                at=now,
+                outcome=ctx.outcome,
             )
         if ctx.event == "customer_reply":
             notify.notify_customer_reply(
-                self.app, self.renderer, rules, ctx.ticket, cause=ctx.message, author=ctx.actor,
-                at=now, outcome=ctx.outcome,
+                self.app,
+                self.renderer,
+                rules,
+                ctx.ticket,
+                cause=ctx.message,
+                author=ctx.actor,
+                at=now,
+                outcome=ctx.outcome,
             )
         notify.notify_assigned(
-            self.app, self.renderer, rules, ctx.ticket, previous=previous, cause=ctx.message,
-            by_self=mail.agent.email if mail is not None and mail.trusted else None, at=now,
+            self.app,
+            self.renderer,
+            rules,
+            ctx.ticket,
+            previous=previous,
+            cause=ctx.message,
+            by_self=mail.agent.email if mail is not None and mail.trusted else None,
+            at=now,
             outcome=ctx.outcome,
         )

@@ -78,8 +78,14 @@ def send(
             )
             if why:
                 store.add_event(
-                    ticket, "auto_reply_suppressed", actor=actor, at=at, message=cause,
-                    to=addr.email, template=template, reason=why,
+                    ticket,
+                    "auto_reply_suppressed",
+                    actor=actor,
+                    at=at,
+                    message=cause,
+                    to=addr.email,
+                    template=template,
+                    reason=why,
                 )
                 outcome.append(f"no {template}: {why}")
             else:
@@ -91,20 +97,44 @@ def send(
         with app.db.atomic():  # a savepoint inside the worker's transaction
             if to_agents:
                 queue_to_agents(
-                    app, renderer, ticket, template=template, to=to, now=at, kind=kind,
-                    automatic=automatic, answering=answering, cc=cc, agent=agent,
+                    app,
+                    renderer,
+                    ticket,
+                    template=template,
+                    to=to,
+                    now=at,
+                    kind=kind,
+                    automatic=automatic,
+                    answering=answering,
+                    cc=cc,
+                    agent=agent,
                     extra_context=extra,
                 )
             else:
                 queue_mail(
-                    app, renderer, ticket, template=template, to=to, now=at, kind=kind,
-                    automatic=automatic, answering=answering, cc=cc, agent=agent,
-                    extra_context=extra, attachments=attachments,
+                    app,
+                    renderer,
+                    ticket,
+                    template=template,
+                    to=to,
+                    now=at,
+                    kind=kind,
+                    automatic=automatic,
+                    answering=answering,
+                    cc=cc,
+                    agent=agent,
+                    extra_context=extra,
+                    attachments=attachments,
                 )
     except Exception as exc:
         log.exception("%s mail for ticket #%s failed", template, ticket.id)
         store.add_event(
-            ticket, "mail_error", actor=actor, at=at, message=cause, template=template,
+            ticket,
+            "mail_error",
+            actor=actor,
+            at=at,
+            message=cause,
+            template=template,
             error=f"{type(exc).__name__}: {str(exc)[:500]}",
         )
         outcome.append(f"no {template}: {type(exc).__name__}")
@@ -170,9 +200,16 @@ def notify_assigned(
     )
     agent = rules.agent(new)
     send(
-        app, renderer, ticket, template="notify_assigned",
-        to=[Address(new, agent.name if agent else "")], at=at, cause=cause, actor="system",
-        outcome=outcome, answering=last_customer_message(ticket),
+        app,
+        renderer,
+        ticket,
+        template="notify_assigned",
+        to=[Address(new, agent.name if agent else "")],
+        at=at,
+        cause=cause,
+        actor="system",
+        outcome=outcome,
+        answering=last_customer_message(ticket),
         extra={"assignment": {"by": last.actor if last else "", "previous": previous or ""}},
         to_agents=True,
     )
@@ -193,16 +230,30 @@ def notify_customer_reply(
     target = ASSIGNEE if ticket.assignee else TEAM
     if target == TEAM and not ticket.team:
         store.add_event(
-            ticket, "notify_skipped", actor="system", at=at, message=cause,
-            template="notify_reply", reasons=["nobody is assigned and the ticket has no team"],
+            ticket,
+            "notify_skipped",
+            actor="system",
+            at=at,
+            message=cause,
+            template="notify_reply",
+            reasons=["nobody is assigned and the ticket has no team"],
         )
         return
     exclude: Iterable[str] = [author, *already_notified(ticket, cause)]
     targets = resolve_targets(rules, ticket, [target], exclude=exclude)
     if targets.to:
         send(
-            app, renderer, ticket, template="notify_reply", to=list(targets.to), at=at,
-            cause=cause, actor="system", outcome=outcome, answering=cause, to_agents=True,
+            app,
+            renderer,
+            ticket,
+            template="notify_reply",
+            to=list(targets.to),
+            at=at,
+            cause=cause,
+            actor="system",
+            outcome=outcome,
+            answering=cause,
+            to_agents=True,
         )
 
 
@@ -219,13 +270,29 @@ def forgery_warning(
 ) -> None:
     """Warn ``agent`` that a mail claiming their address was taken as a customer's."""
     store.add_event(
-        ticket, "forgery_suspected", actor="system", at=at, message=cause,
-        claimed=agent.email, reason=reason,
+        ticket,
+        "forgery_suspected",
+        actor="system",
+        at=at,
+        message=cause,
+        claimed=agent.email,
+        reason=reason,
     )
     send(
-        app, renderer, ticket, template="forgery_warning", to=[agent], at=at, cause=cause,
-        actor="system", outcome=outcome, kind="auto", automatic=True, answering=cause,
-        extra={"forgery": {"claimed": agent.email, "reason": reason}}, to_agents=True,
+        app,
+        renderer,
+        ticket,
+        template="forgery_warning",
+        to=[agent],
+        at=at,
+        cause=cause,
+        actor="system",
+        outcome=outcome,
+        kind="auto",
+        automatic=True,
+        answering=cause,
+        extra={"forgery": {"claimed": agent.email, "reason": reason}},
+        to_agents=True,
     )
 
 
@@ -242,9 +309,20 @@ def command_error(
 ) -> None:
     """Tell ``agent`` which command lines failed and why; nothing of their mail was applied."""
     send(
-        app, renderer, ticket, template="command_error", to=[agent], at=at, cause=cause,
-        actor="system", outcome=outcome, kind="auto", automatic=True, answering=cause,
-        extra={"errors": errors}, to_agents=True,
+        app,
+        renderer,
+        ticket,
+        template="command_error",
+        to=[agent],
+        at=at,
+        cause=cause,
+        actor="system",
+        outcome=outcome,
+        kind="auto",
+        automatic=True,
+        answering=cause,
+        extra={"errors": errors},
+        to_agents=True,
     )
 
 
@@ -267,7 +345,17 @@ def answer_failed(
     )
     reason = json.loads(error.detail).get("error", "unknown") if error else "unknown"
     send(
-        app, renderer, ticket, template="send_error", to=[agent], at=at, cause=cause,
-        actor="system", outcome=outcome, kind="auto", answering=cause, to_agents=True,
+        app,
+        renderer,
+        ticket,
+        template="send_error",
+        to=[agent],
+        at=at,
+        cause=cause,
+        actor="system",
+        outcome=outcome,
+        kind="auto",
+        answering=cause,
+        to_agents=True,
         extra={"failure": {"reason": reason}},
     )

@@ -47,14 +47,25 @@ def apply_mail(app: App, renderer: Renderer, ctx: StoreContext, mail: AgentMail)
             ticket, "commands_rejected", actor=actor, at=now, message=message, errors=errors
         )
         notify.command_error(
-            app, renderer, ticket, agent=author, errors=errors, cause=message, at=now,
+            app,
+            renderer,
+            ticket,
+            agent=author,
+            errors=errors,
+            cause=message,
+            at=now,
             outcome=ctx.outcome,
         )
         ctx.outcome.append("commands rejected")
         return
     store.add_event(
-        ticket, "answered" if mail.public else "agent_note", actor=actor, at=now,
-        message=message, trust=mail.verdict.how, commands=list(commands.lines),
+        ticket,
+        "answered" if mail.public else "agent_note",
+        actor=actor,
+        at=now,
+        message=message,
+        trust=mail.verdict.how,
+        commands=list(commands.lines),
     )
     apply_fields(app, rules, ticket, commands, actor=actor, message=message)
     if mail.public:
@@ -72,7 +83,13 @@ def apply_mail(app: App, renderer: Renderer, ctx: StoreContext, mail: AgentMail)
     if status is not None:
         reason = "#close" if commands.status and "#close" in _names(commands) else None
         lifecycle.set_status(
-            app, rules, ticket, status, actor=actor, at=now, message=message,
+            app,
+            rules,
+            ticket,
+            status,
+            actor=actor,
+            at=now,
+            message=message,
             reason=reason or ("#status" if commands.status else "agent answered"),
             renderer=renderer,
         )
@@ -90,7 +107,8 @@ def apply_fields(
     now = message.created_at
     added = store.add_watchers(ticket, [Address(a) for a in commands.cc_add])
     removed = [
-        a for a in commands.cc_remove
+        a
+        for a in commands.cc_remove
         if Watcher.delete().where((Watcher.ticket == ticket) & (Watcher.email == a)).execute()
     ]
     if added or removed:
@@ -134,14 +152,24 @@ def answer(
     cc = [
         Address(w.email, w.name)
         for w in ticket.watchers.order_by(Watcher.id)
-        if w.email.lower() not in skip and not is_support_address(w.email, support)
+        if w.email.lower() not in skip
+        and not is_support_address(w.email, support)
         and valid_address(w.email)
     ]
     return notify.send(
-        app, renderer, ticket, template="agent_reply",
-        to=[Address(requester.email, requester.name)], cc=cc, at=message.created_at,
-        cause=message, actor=agent.email, outcome=outcome, kind="agent",
-        answering=notify.last_customer_message(ticket), agent=agent,
+        app,
+        renderer,
+        ticket,
+        template="agent_reply",
+        to=[Address(requester.email, requester.name)],
+        cc=cc,
+        at=message.created_at,
+        cause=message,
+        actor=agent.email,
+        outcome=outcome,
+        kind="agent",
+        answering=notify.last_customer_message(ticket),
+        agent=agent,
         extra={
             "message": {
                 "body": message.body,
@@ -157,9 +185,13 @@ def answer(
 def attached_files(app: App, message: Message) -> list[OutAttachment]:
     """What the agent attached (not inline images of their signature), to pass on to the customer."""
     root = app.data_dir / "attachments"
-    rows = Attachment.select().where(
-        (Attachment.message == message) & (Attachment.inline == False)  # noqa: E712
-    ).order_by(Attachment.id)
+    rows = (
+        Attachment.select()
+        .where(
+            (Attachment.message == message) & (Attachment.inline == False)  # noqa: E712
+        )
+        .order_by(Attachment.id)
+    )
     return [
         OutAttachment(row.filename, row.content_type, blob_path(root, row.sha256).read_bytes())
         for row in rows

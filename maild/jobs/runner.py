@@ -34,7 +34,9 @@ class Jobs:
         self.app = app
         self.scheduler = schedule.Scheduler()
 
-    def wrap(self, name: str, fn: Callable[[], object], *, cluster_once: bool) -> Callable[[], None]:
+    def wrap(
+        self, name: str, fn: Callable[[], object], *, cluster_once: bool
+    ) -> Callable[[], None]:
         """``fn`` as a job: logged, never raising, and cluster-once when asked."""
 
         def job() -> None:
@@ -59,7 +61,9 @@ class Jobs:
         """Run ``fn`` every ``seconds`` (at least one: ``schedule`` spins on zero)."""
         if seconds < 1:
             raise ValueError(f"job {name}: the interval must be at least 1 second")
-        return self.scheduler.every(seconds).seconds.do(self.wrap(name, fn, cluster_once=cluster_once))
+        return self.scheduler.every(seconds).seconds.do(
+            self.wrap(name, fn, cluster_once=cluster_once)
+        )
 
     def run_pending(self) -> None:
         self.scheduler.run_pending()

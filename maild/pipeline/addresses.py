@@ -62,7 +62,9 @@ class Signer:
         token, or (with ``sender``) the sender's own agent token."""
         return self._verify(address, support, sender, ticket_token=True)
 
-    def agent_ticket_from_address(self, address: str, support: Sequence[str], sender: str) -> int | None:
+    def agent_ticket_from_address(
+        self, address: str, support: Sequence[str], sender: str
+    ) -> int | None:
         """The ticket number, only if ``address`` is ``sender``'s own agent reply address."""
         return self._verify(address, support, sender, ticket_token=False)
 

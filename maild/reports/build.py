@@ -34,7 +34,9 @@ def check_team(app: App, team: str | None) -> None:
     teams = sorted(RulesHolder.open(config.rules_dir, config.templates_dir).rules.teams)
     if team not in teams:
         known = f" (teams: {', '.join(teams)})" if teams else ""
-        raise ReportInputError(f"--team {team!r}: no such team in the rules or on any ticket{known}")
+        raise ReportInputError(
+            f"--team {team!r}: no such team in the rules or on any ticket{known}"
+        )
 
 
 def report_zone(bh: BusinessHours | None) -> ZoneInfo:

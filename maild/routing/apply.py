@@ -77,16 +77,21 @@ def apply_decision(
     def set_(field: str, value: object, rule: str, **detail: object) -> None:
         # Through the lifecycle: due times follow priority and team; resolving stamps and surveys.
         apply_change(
-            app, rules, ticket, field, value, actor=f"rule:{rule}", at=now, message=message,
+            app,
+            rules,
+            ticket,
+            field,
+            value,
+            actor=f"rule:{rule}",
+            at=now,
+            message=message,
             **detail,
         )
 
     if decision.team is not None:
         set_("team", decision.team.value, decision.team.rule)
     if decision.assignee is not None:
-        chosen = resolve_assignee(
-            app.db, rules, assignee=decision.assignee.value, team=ticket.team
-        )
+        chosen = resolve_assignee(app.db, rules, assignee=decision.assignee.value, team=ticket.team)
         if chosen.agent is not None:
             set_("assignee", chosen.agent, decision.assignee.rule, strategy=chosen.strategy)
         else:
@@ -105,7 +110,11 @@ def apply_decision(
     for tag in decision.tags_add:
         if TicketTag.insert(ticket=ticket, tag=tag.value).on_conflict_ignore().execute():
             store.add_event(
-                ticket, "tag_added", actor=f"rule:{tag.rule}", at=now, message=message,
+                ticket,
+                "tag_added",
+                actor=f"rule:{tag.rule}",
+                at=now,
+                message=message,
                 tag=tag.value,
             )
     for tag in decision.tags_remove:
@@ -116,37 +125,66 @@ def apply_decision(
         )
         if removed:
             store.add_event(
-                ticket, "tag_removed", actor=f"rule:{tag.rule}", at=now, message=message,
+                ticket,
+                "tag_removed",
+                actor=f"rule:{tag.rule}",
+                at=now,
+                message=message,
                 tag=tag.value,
             )
     if decision.is_spam:
         assert decision.spam is not None
         set_("spam", True, decision.spam.rule)
         set_status(
-            app, rules, ticket, "closed", actor=f"rule:{decision.spam.rule}", at=now,
-            message=message, reason="spam", survey=False, renderer=renderer,
+            app,
+            rules,
+            ticket,
+            "closed",
+            actor=f"rule:{decision.spam.rule}",
+            at=now,
+            message=message,
+            reason="spam",
+            survey=False,
+            renderer=renderer,
         )
         ctx.outcome.append(f"spam by rule {decision.spam.rule!r}")
         return
     if decision.status is not None:
         set_status(
-            app, rules, ticket, decision.status.value, actor=f"rule:{decision.status.rule}",
-            at=now, message=message, renderer=renderer,
+            app,
+            rules,
+            ticket,
+            decision.status.value,
+            actor=f"rule:{decision.status.rule}",
+            at=now,
+            message=message,
+            renderer=renderer,
         )
     for reply in decision.replies:
         _reply(app, renderer, ctx, reply.value, reply.rule)
     for notify in decision.notifies:
         targets = resolve_targets(rules, ticket, notify.value.to, exclude=[ctx.actor])
         _send(
-            app, renderer, ctx, notify.value.template, list(targets.to), notify.rule,
-            kind="notify", unresolved=targets.unresolved,
+            app,
+            renderer,
+            ctx,
+            notify.value.template,
+            list(targets.to),
+            notify.rule,
+            kind="notify",
+            unresolved=targets.unresolved,
         )
     for forward in decision.forwards:
         why = _forward_refusal(app, ctx, forward.value)
         if why:
             store.add_event(
-                ticket, "forward_skipped", actor=f"rule:{forward.rule}", at=now, message=message,
-                to=forward.value, reason=why,
+                ticket,
+                "forward_skipped",
+                actor=f"rule:{forward.rule}",
+                at=now,
+                message=message,
+                to=forward.value,
+                reason=why,
             )
             ctx.outcome.append(f"no forward to {forward.value}: {why}")
             continue
@@ -194,14 +232,26 @@ def _reply(app: App, renderer: Renderer, ctx: StoreContext, template: str, rule:
     ctx.replied = True  # the rule's reply stands in for the acknowledgement, sent or not
     if why:
         store.add_event(
-            ticket, "auto_reply_suppressed", actor=f"rule:{rule}", at=now, message=ctx.message,
-            to=requester.email, template=template, reason=why,
+            ticket,
+            "auto_reply_suppressed",
+            actor=f"rule:{rule}",
+            at=now,
+            message=ctx.message,
+            to=requester.email,
+            template=template,
+            reason=why,
         )
         ctx.outcome.append(f"no {template}: {why}")
         return
     _send(
-        app, renderer, ctx, template, [Address(requester.email, requester.name)], rule,
-        kind="auto", automatic=True,
+        app,
+        renderer,
+        ctx,
+        template,
+        [Address(requester.email, requester.name)],
+        rule,
+        kind="auto",
+        automatic=True,
     )
 
 
@@ -220,8 +270,13 @@ def _send(
     ticket, now = ctx.ticket, ctx.message.created_at
     if unresolved:
         store.add_event(
-            ticket, "notify_skipped", actor=f"rule:{rule}", at=now, message=ctx.message,
-            template=template, reasons=list(unresolved),
+            ticket,
+            "notify_skipped",
+            actor=f"rule:{rule}",
+            at=now,
+            message=ctx.message,
+            template=template,
+            reasons=list(unresolved),
         )
     if not to:
         return
@@ -232,8 +287,16 @@ def _send(
         template,
         rule,
         lambda: (queue_mail if kind == "auto" else queue_to_agents)(
-            app, renderer, ticket, template=template, to=to, now=now, kind=kind,
-            automatic=automatic, answering=ctx.message, actor=f"rule:{rule}",
+            app,
+            renderer,
+            ticket,
+            template=template,
+            to=to,
+            now=now,
+            kind=kind,
+            automatic=automatic,
+            answering=ctx.message,
+            actor=f"rule:{rule}",
         ),
     )
 
@@ -247,10 +310,14 @@ def _in_savepoint(
     except Exception as exc:
         log.exception("rule %r: %s mail for ticket #%s failed", rule, template, ticket.id)
         store.add_event(
-            ticket, "mail_error", actor=f"rule:{rule}", at=ctx.message.created_at,
-            message=ctx.message, template=template, error=f"{type(exc).__name__}: {str(exc)[:500]}",
+            ticket,
+            "mail_error",
+            actor=f"rule:{rule}",
+            at=ctx.message.created_at,
+            message=ctx.message,
+            template=template,
+            error=f"{type(exc).__name__}: {str(exc)[:500]}",
         )
         ctx.outcome.append(f"no {template}: {type(exc).__name__}")
         return
     ctx.outcome.append(f"{template} queued")
-

@@ -164,9 +164,7 @@ def recompute(ticket: Ticket, rules: RuleSet | None, now: dt.datetime) -> bool:
         name = named_policy(ticket)
         if name is None or rules.sla_policy(name) is None:
             gone = {"reason": f"policy {name!r} no longer exists"} if name else {}
-            changed = store.set_field(
-                ticket, "sla_policy", chosen, actor=SLA_ACTOR, at=now, **gone
-            )
+            changed = store.set_field(ticket, "sla_policy", chosen, actor=SLA_ACTOR, at=now, **gone)
     first_due = resolution_due = None
     if policy is not None:
         pauses = pauses_of(ticket, now)

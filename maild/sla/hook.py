@@ -42,6 +42,10 @@ class SlaHook:
         except Exception as exc:
             log.exception("SLA update for ticket #%s failed", ticket.id)
             store.add_event(
-                ticket, "sla_error", actor=due.SLA_ACTOR, at=now, message=ctx.message,
+                ticket,
+                "sla_error",
+                actor=due.SLA_ACTOR,
+                at=now,
+                message=ctx.message,
                 error=f"{type(exc).__name__}: {str(exc)[:500]}",
             )

@@ -57,7 +57,9 @@ def set_status(
     due.recompute(ticket, rules, at)
     wants_survey = survey and app.config.lifecycle.survey and not ticket.spam
     if status == "resolved" and old != "closed" and wants_survey:
-        queue_survey(app, renderer or Renderer(app.config.templates_dir), ticket, at=at, actor=actor)
+        queue_survey(
+            app, renderer or Renderer(app.config.templates_dir), ticket, at=at, actor=actor
+        )
     return True
 
 
@@ -76,7 +78,13 @@ def apply_change(
     """Change one ticket field (status included) and recompute the due times it affects."""
     if field == "status":
         return set_status(
-            app, rules, ticket, value, actor=actor, at=at, message=message,
+            app,
+            rules,
+            ticket,
+            value,
+            actor=actor,
+            at=at,
+            message=message,
             reason=detail.get("reason"),
         )
     if field == "priority" and value not in store.PRIORITIES:
@@ -88,11 +96,19 @@ def apply_change(
 
 
 def set_priority(
-    app: App, rules: RuleSet | None, ticket: Ticket, priority: str, *, actor: str,
-    at: dt.datetime, message: Message | None = None,
+    app: App,
+    rules: RuleSet | None,
+    ticket: Ticket,
+    priority: str,
+    *,
+    actor: str,
+    at: dt.datetime,
+    message: Message | None = None,
 ) -> bool:
     """Change the priority and recompute the due times (the policy may change with it)."""
-    return apply_change(app, rules, ticket, "priority", priority, actor=actor, at=at, message=message)
+    return apply_change(
+        app, rules, ticket, "priority", priority, actor=actor, at=at, message=message
+    )
 
 
 def record_first_response(
@@ -113,6 +129,11 @@ def record_satisfaction(
     ticket.updated_at = at
     ticket.save()
     store.add_event(
-        ticket, "satisfaction", actor=actor, at=at, message=message,
-        rating=rating.rating, comment=rating.comment,
+        ticket,
+        "satisfaction",
+        actor=actor,
+        at=at,
+        message=message,
+        rating=rating.rating,
+        comment=rating.comment,
     )

@@ -54,15 +54,31 @@ def to_customer(
     ) or _robot_requester(ticket)
     if why:
         store.add_event(
-            ticket, "auto_reply_suppressed", actor=actor, at=at, to=requester.email,
-            template=template, reason=why,
+            ticket,
+            "auto_reply_suppressed",
+            actor=actor,
+            at=at,
+            to=requester.email,
+            template=template,
+            reason=why,
         )
         return f"no {template} to {requester.email}: {why}"
     return _queue(
-        app, ticket, template, actor, at,
+        app,
+        ticket,
+        template,
+        actor,
+        at,
         lambda: queue_mail(
-            app, renderer, ticket, template=template, to=[Address(requester.email, requester.name)],
-            now=at, kind=kind, automatic=True, answering=last_public_message(ticket),
+            app,
+            renderer,
+            ticket,
+            template=template,
+            to=[Address(requester.email, requester.name)],
+            now=at,
+            kind=kind,
+            automatic=True,
+            answering=last_public_message(ticket),
             extra_context=extra,
         ),
         f"{template} mailed to {requester.email}",
@@ -75,7 +91,8 @@ def _robot_requester(ticket: Ticket) -> str | None:
     last = (
         Message.select(Message.kind, Message.classification)
         .where(
-            (Message.ticket == ticket) & (Message.direction == "in")
+            (Message.ticket == ticket)
+            & (Message.direction == "in")
             & (Message.from_addr == ticket.requester.email)
         )
         .order_by(Message.created_at.desc(), Message.id.desc())
@@ -103,25 +120,46 @@ def to_targets(
     found = resolve_targets(rules, ticket, targets)
     if found.unresolved:
         store.add_event(
-            ticket, "notify_skipped", actor=actor, at=at, template=template,
+            ticket,
+            "notify_skipped",
+            actor=actor,
+            at=at,
+            template=template,
             reasons=list(found.unresolved),
         )
     if not found.to:
         return f"nobody to mail ({'; '.join(found.unresolved) or 'no targets'})"
     names = ", ".join(a.email for a in found.to)
     return _queue(
-        app, ticket, template, actor, at,
+        app,
+        ticket,
+        template,
+        actor,
+        at,
         lambda: queue_to_agents(
-            app, renderer, ticket, template=template, to=list(found.to), now=at, kind=kind,
-            automatic=False, answering=last_public_message(ticket), extra_context=extra,
+            app,
+            renderer,
+            ticket,
+            template=template,
+            to=list(found.to),
+            now=at,
+            kind=kind,
+            automatic=False,
+            answering=last_public_message(ticket),
+            extra_context=extra,
         ),
         f"mailed {names}",
     )
 
 
 def _queue(
-    app: App, ticket: Ticket, template: str, actor: str, at: dt.datetime,
-    fn: Callable[[], object], done: str,
+    app: App,
+    ticket: Ticket,
+    template: str,
+    actor: str,
+    at: dt.datetime,
+    fn: Callable[[], object],
+    done: str,
 ) -> str:
     try:
         with app.db.atomic():  # a savepoint inside the caller's transaction
@@ -129,7 +167,11 @@ def _queue(
     except Exception as exc:
         log.exception("%s mail for ticket #%s failed", template, ticket.id)
         store.add_event(
-            ticket, "mail_error", actor=actor, at=at, template=template,
+            ticket,
+            "mail_error",
+            actor=actor,
+            at=at,
+            template=template,
             error=f"{type(exc).__name__}: {str(exc)[:500]}",
         )
         return f"{template} not queued: {type(exc).__name__}"

@@ -39,12 +39,30 @@ MAX_COMMENT_CHARS = 5000
 MAX_WORDS_WITH_A_WORD_RATING = 5
 LABELS = {1: "bad", 2: "poor", 3: "okay", 4: "good", 5: "excellent"}
 WORDS = {
-    "very bad": 1, "terrible": 1, "awful": 1, "horrible": 1, "bad": 1, "schlecht": 1,
-    "not good": 2, "poor": 2, "mangelhaft": 2,
-    "okay": 3, "ok": 3, "fine": 3, "average": 3, "neutral": 3, "befriedigend": 3,
-    "good": 4, "gut": 4,
-    "very good": 5, "excellent": 5, "great": 5, "perfect": 5, "outstanding": 5,
-    "awesome": 5, "sehr gut": 5,
+    "very bad": 1,
+    "terrible": 1,
+    "awful": 1,
+    "horrible": 1,
+    "bad": 1,
+    "schlecht": 1,
+    "not good": 2,
+    "poor": 2,
+    "mangelhaft": 2,
+    "okay": 3,
+    "ok": 3,
+    "fine": 3,
+    "average": 3,
+    "neutral": 3,
+    "befriedigend": 3,
+    "good": 4,
+    "gut": 4,
+    "very good": 5,
+    "excellent": 5,
+    "great": 5,
+    "perfect": 5,
+    "outstanding": 5,
+    "awesome": 5,
+    "sehr gut": 5,
 }
 _WORD = "|".join(sorted((re.escape(w) for w in WORDS), key=len, reverse=True))
 _END = r"(?=\s*$|\s*[.,;:!)*\-–—])"  # a rating stands alone or before punctuation
@@ -126,7 +144,9 @@ def satisfaction_reply(
     surveys = {
         row.message_id
         for row in Message.select(Message.message_id).where(
-            (Message.ticket == ticket) & (Message.direction == "out") & (Message.kind == SURVEY_KIND)
+            (Message.ticket == ticket)
+            & (Message.direction == "out")
+            & (Message.kind == SURVEY_KIND)
         )
     }
     if not surveys:

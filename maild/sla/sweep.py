@@ -171,7 +171,8 @@ class Sweep:
             return []
         cutoff = self.now - dt.timedelta(days=days)
         rows = Ticket.select().where(
-            (Ticket.status == "resolved") & Ticket.resolved_at.is_null(False)
+            (Ticket.status == "resolved")
+            & Ticket.resolved_at.is_null(False)
             & (Ticket.resolved_at <= cutoff)
         )
         return [self._auto_close(t, days) for t in rows]
@@ -192,7 +193,8 @@ class Sweep:
             actor = f"sla:{policy.name}"
             changes = self._then(ticket, step, actor)
             target_due = (
-                ticket.first_response_due if step.target == "first_response"
+                ticket.first_response_due
+                if step.target == "first_response"
                 else ticket.resolution_due
             )
             extra = {
@@ -209,12 +211,27 @@ class Sweep:
             said = "no notification"
             if step.notify:
                 said = to_targets(
-                    self.app, self.renderer, self.rules, ticket, step.template, step.notify,
-                    at=self.now, kind="escalation", actor=actor, extra=extra,
+                    self.app,
+                    self.renderer,
+                    self.rules,
+                    ticket,
+                    step.template,
+                    step.notify,
+                    at=self.now,
+                    kind="escalation",
+                    actor=actor,
+                    extra=extra,
                 )
             store.add_event(
-                ticket, "escalation", actor=actor, at=self.now, policy=policy.name,
-                step=key, due=iso(at), changes=changes, notified=said,
+                ticket,
+                "escalation",
+                actor=actor,
+                at=self.now,
+                policy=policy.name,
+                step=key,
+                due=iso(at),
+                changes=changes,
+                notified=said,
             )
             parts = [said, *changes]
             return f"escalation {key!r} (policy {policy.name}): {'; '.join(parts)}"
@@ -244,9 +261,7 @@ class Sweep:
             if chosen.agent is not None:
                 change("assignee", chosen.agent, strategy=chosen.strategy)
             else:
-                store.add_event(
-                    ticket, "assign_skipped", actor=actor, at=now, reason=chosen.reason
-                )
+                store.add_event(ticket, "assign_skipped", actor=actor, at=now, reason=chosen.reason)
         if then.priority is not None:
             change("priority", then.priority)
         return changes
@@ -257,7 +272,8 @@ class Sweep:
         def act(ticket: Ticket) -> str:
             resolve_at = (
                 pause.started_at + dt.timedelta(days=days.pending_resolve_days)
-                if days.pending_resolve_days else None
+                if days.pending_resolve_days
+                else None
             )
             extra = {
                 "reminder": {
@@ -267,17 +283,31 @@ class Sweep:
                 }
             }
             said = to_customer(
-                self.app, self.renderer, ticket, "pending_reminder", at=self.now,
-                kind="reminder", actor=SYSTEM, extra=extra,
+                self.app,
+                self.renderer,
+                ticket,
+                "pending_reminder",
+                at=self.now,
+                kind="reminder",
+                actor=SYSTEM,
+                extra=extra,
             )
             store.add_event(
-                ticket, "pending_reminder", actor=SYSTEM, at=self.now,
-                pending_since=iso(pause.started_at), result=said,
+                ticket,
+                "pending_reminder",
+                actor=SYSTEM,
+                at=self.now,
+                pending_since=iso(pause.started_at),
+                result=said,
             )
             return f"pending reminder: {said}"
 
         return Due(
-            pause.ticket_id, LIFECYCLE, f"pending_reminder:{pause.id}", at, act,
+            pause.ticket_id,
+            LIFECYCLE,
+            f"pending_reminder:{pause.id}",
+            at,
+            act,
             lambda t: _still_pending(t, pause),
         )
 
@@ -287,13 +317,23 @@ class Sweep:
         def act(ticket: Ticket) -> str:
             reason = f"pending for {days:g} days without an answer"
             lifecycle.set_status(
-                self.app, self.rules, ticket, "resolved", actor=SYSTEM, at=self.now,
-                reason=reason, renderer=self.renderer,
+                self.app,
+                self.rules,
+                ticket,
+                "resolved",
+                actor=SYSTEM,
+                at=self.now,
+                reason=reason,
+                renderer=self.renderer,
             )
             return f"resolved: {reason}"
 
         return Due(
-            pause.ticket_id, LIFECYCLE, f"auto_resolve:{pause.id}", at, act,
+            pause.ticket_id,
+            LIFECYCLE,
+            f"auto_resolve:{pause.id}",
+            at,
+            act,
             lambda t: _still_pending(t, pause),
         )
 
@@ -308,8 +348,11 @@ class Sweep:
             return f"closed: {reason}"
 
         return Due(
-            ticket.id, LIFECYCLE, f"auto_close:{iso(resolved_at)}",
-            resolved_at + dt.timedelta(days=days), act,
+            ticket.id,
+            LIFECYCLE,
+            f"auto_close:{iso(resolved_at)}",
+            resolved_at + dt.timedelta(days=days),
+            act,
             lambda t: t.status == "resolved" and t.resolved_at == resolved_at,
         )
 
@@ -320,7 +363,9 @@ class Sweep:
         try:
             return self.fire(item)
         except Exception as exc:
-            line = f"{self.prefix}-{item.ticket_id}: {item.step} failed: {type(exc).__name__}: {exc}"
+            line = (
+                f"{self.prefix}-{item.ticket_id}: {item.step} failed: {type(exc).__name__}: {exc}"
+            )
             log.exception("sla: %s", line)
             self.errors.append(line)
             return None

@@ -18,15 +18,22 @@ def test_agent_attachments_reach_the_customer(app: App) -> None:  # noqa: F811
     ticket = new_ticket(app)
     since = last_outbox()
     pdf = b"%PDF-1.4 refund confirmation"
-    deliver(app, gmail_reply(
-        app, ticket, "Hi Carol,\n\nthe confirmation is attached.",
-        attachments=[("refund.pdf", "application/pdf", pdf)],
-    ))
+    deliver(
+        app,
+        gmail_reply(
+            app,
+            ticket,
+            "Hi Carol,\n\nthe confirmation is attached.",
+            attachments=[("refund.pdf", "application/pdf", pdf)],
+        ),
+    )
     ((kind, _rcpt, answer),) = mails(ticket, since)
     assert kind == "agent"
     (part,) = answer.iter_attachments()
     assert (part.get_filename(), part.get_content_type(), part.get_content()) == (
-        "refund.pdf", "application/pdf", pdf
+        "refund.pdf",
+        "application/pdf",
+        pdf,
     )
     assert "the confirmation is attached" in answer.get_body(("plain",)).get_content()
 
@@ -34,9 +41,15 @@ def test_agent_attachments_reach_the_customer(app: App) -> None:  # noqa: F811
 def test_a_notes_attachments_are_not_sent(app: App) -> None:  # noqa: F811
     ticket = new_ticket(app)
     since = last_outbox()
-    deliver(app, gmail_reply(
-        app, ticket, "#note\nthe customer's contract", attachments=[("c.pdf", "application/pdf", b"x")]
-    ))
+    deliver(
+        app,
+        gmail_reply(
+            app,
+            ticket,
+            "#note\nthe customer's contract",
+            attachments=[("c.pdf", "application/pdf", b"x")],
+        ),
+    )
     assert [k for k, _, _ in mails(ticket, since) if k == "agent"] == []
     assert fresh(ticket).status == "new"
 

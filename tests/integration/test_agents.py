@@ -84,7 +84,11 @@ def mails(ticket: Ticket, since: int = 0) -> list[tuple[str, list[str], EmailMes
         .order_by(OutboxEntry.id)
     )
     return [
-        (r.kind, json.loads(r.rcpt_tos), email.message_from_bytes(bytes(r.raw), policy=policy.default))
+        (
+            r.kind,
+            json.loads(r.rcpt_tos),
+            email.message_from_bytes(bytes(r.raw), policy=policy.default),
+        )
         for r in rows
     ]
 
@@ -123,8 +127,11 @@ def gmail_reply(
     own = signed(app, ticket, parseaddr(sender)[1])  # the Reply-To of that agent's notification
     body = f"{top}\n\nOn Mon, Nov 2, 2026 at 10:30 AM Test Support <{own}> wrote:\n{quote}\n"
     return make_mail(
-        sender=sender, to=to or own, subject=f"Re: [ACME-{ticket.id}] {ticket.subject}",
-        body=body, **kw,
+        sender=sender,
+        to=to or own,
+        subject=f"Re: [ACME-{ticket.id}] {ticket.subject}",
+        body=body,
+        **kw,
     )
 
 
@@ -139,14 +146,24 @@ def test_agent_reply_answers_the_customer_and_runs_its_commands(app: App) -> Non
     ticket = new_ticket(app, cc="Dan <dan@customer.test>", message_id="<c1@customer.test>")
     assert ticket.assignee == "alice@example.com"  # round robin in billing
     since = last_outbox()
-    deliver(app, gmail_reply(app, ticket, "#status pending\n#priority high\n#tag +refund\n\n"
-                                          "Hi Carol,\n\nthe refund is on its way.\n\nAlice"))
+    deliver(
+        app,
+        gmail_reply(
+            app,
+            ticket,
+            "#status pending\n#priority high\n#tag +refund\n\n"
+            "Hi Carol,\n\nthe refund is on its way.\n\nAlice",
+        ),
+    )
     ticket = fresh(ticket)
     assert (ticket.status, ticket.priority) == ("pending", "high")
     assert [t.tag for t in ticket.tag_rows] == ["refund"]
     assert ticket.first_response_at is not None
-    stored = Message.select().where(Message.ticket == ticket, Message.direction == "in").order_by(
-        Message.id)[-1]
+    stored = (
+        Message.select()
+        .where(Message.ticket == ticket, Message.direction == "in")
+        .order_by(Message.id)[-1]
+    )
     assert (stored.kind, stored.from_addr) == ("agent", "alice@example.com")
     assert stored.body == "Hi Carol,\n\nthe refund is on its way.\n\nAlice"
     assert actions(ticket, "answered")[0].actor == "alice@example.com"
@@ -164,7 +181,12 @@ def test_agent_reply_answers_the_customer_and_runs_its_commands(app: App) -> Non
 
 def test_explicit_status_beats_the_rule_and_a_new_ticket_becomes_open(app: App) -> None:
     ticket = new_ticket(app, subject="Crash on start")  # tech: nobody assigned
-    deliver(app, gmail_reply(app, ticket, "#status resolved\nFixed in 2.1.", sender="Dave <dave@example.com>"))
+    deliver(
+        app,
+        gmail_reply(
+            app, ticket, "#status resolved\nFixed in 2.1.", sender="Dave <dave@example.com>"
+        ),
+    )
     ticket = fresh(ticket)
     assert ticket.status == "resolved" and ticket.resolved_at is not None
     # Without a #status the rule's "pending" stands; with a rule that does not fire, new -> open.
@@ -185,14 +207,18 @@ def test_close_command(app: App) -> None:
 def test_note_is_stored_and_sent_to_nobody(app: App) -> None:
     ticket = new_ticket(app)
     since = last_outbox()
-    deliver(app, gmail_reply(app, ticket, "#note\n#priority urgent\nCustomer is a reseller, check."))
+    deliver(
+        app, gmail_reply(app, ticket, "#note\n#priority urgent\nCustomer is a reseller, check.")
+    )
     ticket = fresh(ticket)
     note = Message.get(Message.ticket == ticket, Message.kind == "note")
     assert note.body == "Customer is a reseller, check."
     assert ticket.priority == "urgent"
     assert ticket.status == "new" and ticket.first_response_at is None  # not an answer
     assert mails(ticket, since) == []
-    assert not [e for e in actions(ticket, "rules") if json.loads(e.detail)["event"] != "new_ticket"]
+    assert not [
+        e for e in actions(ticket, "rules") if json.loads(e.detail)["event"] != "new_ticket"
+    ]
 
 
 def test_an_invalid_command_changes_nothing_and_tells_the_agent(app: App) -> None:
@@ -200,13 +226,20 @@ def test_an_invalid_command_changes_nothing_and_tells_the_agent(app: App) -> Non
     since = last_outbox()
     deliver(app, gmail_reply(app, ticket, "#status pending\n#asign bob\nHello Carol"))
     ticket = fresh(ticket)
-    assert (ticket.status, ticket.assignee, ticket.first_response_at) == ("new", "alice@example.com", None)
+    assert (ticket.status, ticket.assignee, ticket.first_response_at) == (
+        "new",
+        "alice@example.com",
+        None,
+    )
     assert Message.get(Message.ticket == ticket, Message.kind == "note").body.startswith("#status")
     ((kind, rcpt, warning),) = mails(ticket, since)
     assert (kind, rcpt) == ("auto", ["alice@example.com"])
     text = warning.get_content()
     assert "line 2: #asign bob" in text and "unknown command #asign" in text
-    assert warning["Reply-To"].addresses[0].addr_spec.lower() == signed(app, ticket, ALICE_ADDR).lower()
+    assert (
+        warning["Reply-To"].addresses[0].addr_spec.lower()
+        == signed(app, ticket, ALICE_ADDR).lower()
+    )
     assert json.loads(actions(ticket, "commands_rejected")[0].detail)["errors"][0]["line"] == 2
     assert not actions(ticket, "template_error")
 
@@ -223,10 +256,15 @@ def test_watchers_are_edited_with_cc_and_copied(app: App) -> None:
     since = last_outbox()
     deliver(app, gmail_reply(app, ticket, "#cc +fay@partner.test -eve@customer.test\nHello all"))
     assert sorted(w.email for w in Watcher.select().where(Watcher.ticket == ticket)) == [
-        "dan@customer.test", "fay@partner.test"]
+        "dan@customer.test",
+        "fay@partner.test",
+    ]
     ((_, rcpt, answer),) = mails(ticket, since)
     assert rcpt == [CAROL, "dan@customer.test", "fay@partner.test"]
-    assert [a.addr_spec for a in answer["Cc"].addresses] == ["dan@customer.test", "fay@partner.test"]
+    assert [a.addr_spec for a in answer["Cc"].addresses] == [
+        "dan@customer.test",
+        "fay@partner.test",
+    ]
 
 
 # -- notifications ---------------------------------------------------------------------------------
@@ -246,12 +284,26 @@ def test_assignment_by_command_notifies_the_new_assignee_not_oneself(app: App) -
     assert "assigned to you" in text and "by alice@example.com" in text
     assert "my printer is on fire" in text  # the customer's message
     assert not actions(ticket, "template_error")
-    assert mail["Reply-To"].addresses[0].addr_spec.lower() == signed(app, ticket, "bob@example.com").lower()
+    assert (
+        mail["Reply-To"].addresses[0].addr_spec.lower()
+        == signed(app, ticket, "bob@example.com").lower()
+    )
     since = last_outbox()
-    deliver(app, gmail_reply(app, ticket, "#assign me\n#note\nmine now", sender="Bob <bob@example.com>"))
-    deliver(app, gmail_reply(app, ticket, "#assign alice@example.com\n#note\nback to you",
-                             sender="Bob <bob@example.com>"))
-    assert notified(ticket, since) == [(f"[ACME-{ticket.id}] Refund for invoice 7", ["alice@example.com"])]
+    deliver(
+        app, gmail_reply(app, ticket, "#assign me\n#note\nmine now", sender="Bob <bob@example.com>")
+    )
+    deliver(
+        app,
+        gmail_reply(
+            app,
+            ticket,
+            "#assign alice@example.com\n#note\nback to you",
+            sender="Bob <bob@example.com>",
+        ),
+    )
+    assert notified(ticket, since) == [
+        (f"[ACME-{ticket.id}] Refund for invoice 7", ["alice@example.com"])
+    ]
 
 
 def test_assignment_by_rule_notifies_unless_a_rule_notified_already(app: App) -> None:
@@ -263,7 +315,10 @@ def test_assignment_by_rule_notifies_unless_a_rule_notified_already(app: App) ->
     )
     billing = new_ticket(app)  # notify_new to the team already reached Bob
     # One mail per agent, each with the agent's own signed Reply-To.
-    assert [rcpt for _, rcpt in notified(billing, 0)] == [["alice@example.com"], ["bob@example.com"]]
+    assert [rcpt for _, rcpt in notified(billing, 0)] == [
+        ["alice@example.com"],
+        ["bob@example.com"],
+    ]
     tech = new_ticket(app, subject="Crash on start")
     assert [rcpt for _, rcpt in notified(tech, 0)] == [["dave@example.com"]]
 
@@ -274,13 +329,18 @@ def test_customer_reply_notifies_the_assignee_once_or_the_team(app: App) -> None
     since = last_outbox()
     deliver(app, make_mail(subject=f"Re: [ACME-{ticket.id}] Refund", body="It is 42."))
     assert fresh(ticket).status == "open"  # the customer's reply re-opened it
-    assert [rcpt for _, rcpt in notified(ticket, since)] == [["alice@example.com"]]  # rule, not twice
+    assert [rcpt for _, rcpt in notified(ticket, since)] == [
+        ["alice@example.com"]
+    ]  # rule, not twice
     # Unassigned: the team hears of it (the rule's notify to the assignee resolves to nobody).
     ticket.assignee = None
     ticket.save()
     since = last_outbox()
     deliver(app, make_mail(subject=f"Re: [ACME-{ticket.id}] Refund", body="Hello?"))
-    assert [rcpt for _, rcpt in notified(ticket, since)] == [["alice@example.com"], ["bob@example.com"]]
+    assert [rcpt for _, rcpt in notified(ticket, since)] == [
+        ["alice@example.com"],
+        ["bob@example.com"],
+    ]
 
 
 # -- trust -------------------------------------------------------------------------------------------
@@ -289,8 +349,12 @@ def test_customer_reply_notifies_the_assignee_once_or_the_team(app: App) -> None
 def test_forged_agent_mail_is_a_customer_reply_and_warns_the_agent(app: App) -> None:
     ticket = new_ticket(app)
     since = last_outbox()
-    deliver(app, gmail_reply(app, ticket, "#status closed\n#assign Bob\nNever mind.",
-                             to="support@example.com"))
+    deliver(
+        app,
+        gmail_reply(
+            app, ticket, "#status closed\n#assign Bob\nNever mind.", to="support@example.com"
+        ),
+    )
     ticket = fresh(ticket)
     assert (ticket.status, ticket.assignee) == ("new", "alice@example.com")  # no command ran
     stored = Message.get(Message.ticket == ticket, Message.from_addr == "alice@example.com")
@@ -327,19 +391,30 @@ def test_tampered_signed_address_is_not_trusted(app: App) -> None:
     address = signed(app, ticket)
     local, _, domain = address.partition("@")
     tampered = f"{local[:-4]}{'0000' if local[-4:] != '0000' else '1111'}@{domain}"
-    deliver(app, gmail_reply(app, ticket, "#priority urgent\nOn it.", to=tampered), rcpt=(tampered,))
+    deliver(
+        app, gmail_reply(app, ticket, "#priority urgent\nOn it.", to=tampered), rcpt=(tampered,)
+    )
     assert fresh(ticket).priority == "normal"
     assert actions(ticket, "forgery_suspected")
 
 
 def test_agent_writing_to_the_plain_address_opens_a_ticket_as_a_customer(app: App) -> None:
-    deliver(app, make_mail(sender=ALICE, subject="Printer on floor 3", body="#status closed\nBroken."))
+    deliver(
+        app, make_mail(sender=ALICE, subject="Printer on floor 3", body="#status closed\nBroken.")
+    )
     ticket = Ticket.get(Ticket.subject == "Printer on floor 3")
     assert ticket.requester.email == "alice@example.com" and ticket.status == "new"
     assert [k for k, _, _ in mails(ticket)] == ["auto"]  # the acknowledgement, no warning
     # Her replies on her own ticket are the requester's.
-    deliver(app, make_mail(sender=ALICE, to=signed(app, ticket), subject=f"Re: [ACME-{ticket.id}] x",
-                           body="#status closed\nStill broken."))
+    deliver(
+        app,
+        make_mail(
+            sender=ALICE,
+            to=signed(app, ticket),
+            subject=f"Re: [ACME-{ticket.id}] x",
+            body="#status closed\nStill broken.",
+        ),
+    )
     assert Message.select().where(Message.ticket == ticket, Message.kind == "customer").count() == 2
     assert not actions(ticket, "forgery_suspected")
 
@@ -364,9 +439,13 @@ def test_two_agents_answering_at_once_lose_nothing(app: App) -> None:
     first = spool.enqueue(
         app.db, gmail_reply(app, ticket, "#priority high\n#tag +one\nFrom Alice."), source="pipe"
     )
-    second = spool.enqueue(app.db, gmail_reply(
-        app, ticket, "#status pending\n#tag +two\nFrom Bob.", sender="Bob <bob@example.com>"
-    ), source="pipe")
+    second = spool.enqueue(
+        app.db,
+        gmail_reply(
+            app, ticket, "#status pending\n#tag +two\nFrom Bob.", sender="Bob <bob@example.com>"
+        ),
+        source="pipe",
+    )
     a_inside, b_started, b_in_hooks = threading.Event(), threading.Event(), threading.Event()
     errors: list[BaseException] = []
 
@@ -380,7 +459,9 @@ def test_two_agents_answering_at_once_lose_nothing(app: App) -> None:
                 break
             time.sleep(0.01)
 
-    def run(entry_id: int, extra: Callable[[StoreContext], None], before: threading.Event | None) -> None:
+    def run(
+        entry_id: int, extra: Callable[[StoreContext], None], before: threading.Event | None
+    ) -> None:
         try:
             worker = make_worker(app)
             worker.hooks.append(extra)
@@ -406,4 +487,7 @@ def test_two_agents_answering_at_once_lose_nothing(app: App) -> None:
     assert sorted(t.tag for t in ticket.tag_rows) == ["one", "two"]
     answers = [rcpt for kind, rcpt, _ in mails(ticket) if kind == "agent"]
     assert answers == [[CAROL], [CAROL]]
-    assert sorted(a.actor for a in actions(ticket, "answered")) == ["alice@example.com", "bob@example.com"]
+    assert sorted(a.actor for a in actions(ticket, "answered")) == [
+        "alice@example.com",
+        "bob@example.com",
+    ]

@@ -37,10 +37,15 @@ class Desk:
         self.relay = Relay().start()
         self.port = free_port()
         data = base_config(
-            tmp, f"sqlite:///{tmp / 'var' / 'ticketd.db'}",
+            tmp,
+            f"sqlite:///{tmp / 'var' / 'ticketd.db'}",
             smtp_in={"host": "127.0.0.1", "port": self.port},
-            smtp_out={"transport": "smtp", "host": "127.0.0.1", "port": self.relay.port,
-                      "timeout_seconds": 10},
+            smtp_out={
+                "transport": "smtp",
+                "host": "127.0.0.1",
+                "port": self.relay.port,
+                "timeout_seconds": 10,
+            },
             agents={"authserv_id": "mx.example.com"},
         )
         self.config = tmp / "config.yaml"
@@ -67,9 +72,21 @@ class Desk:
 
     def ticket(self, ref: str) -> dict[str, Any]:
         out = subprocess.run(
-            [sys.executable, "-m", "maild.cli.main", "tickets", "show", ref, "--json",
-             "--config", str(self.config)],
-            capture_output=True, text=True, check=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "maild.cli.main",
+                "tickets",
+                "show",
+                ref,
+                "--json",
+                "--config",
+                str(self.config),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
         )
         return json.loads(out.stdout)
 
@@ -103,7 +120,9 @@ def reply(to: Received, *, sender: str, text: str) -> tuple[str, EmailMessage]:
     msg["In-Reply-To"] = original["Message-ID"]
     msg["References"] = f"{original.get('References', '')} {original['Message-ID']}".strip()
     quote = "\n".join(f"> {line}" for line in text_of(original).splitlines())
-    msg.set_content(f"{text}\n\nOn Mon, Nov 2, 2026 at 10:30 AM {original['From']} wrote:\n{quote}\n")
+    msg.set_content(
+        f"{text}\n\nOn Mon, Nov 2, 2026 at 10:30 AM {original['From']} wrote:\n{quote}\n"
+    )
     return target, msg
 
 
@@ -127,7 +146,8 @@ def test_customer_agent_customer_over_smtp(desk: Desk) -> None:
 
     # Alice presses Reply in her client: commands on top, the answer, the quoted notification.
     target, answer = reply(
-        notice, sender=f"Alice Agent <{ALICE}>",
+        notice,
+        sender=f"Alice Agent <{ALICE}>",
         text="#status pending\n\nHi Carol,\n\nsorry about that, which card was charged?\n\nAlice",
     )
     assert "+" in target  # the ticket's signed address, from the notification's Reply-To
@@ -148,7 +168,9 @@ def test_customer_agent_customer_over_smtp(desk: Desk) -> None:
     assert REPLY_MARKER in text_of(told.message)
     ticket = desk.ticket(ref)
     assert ticket["status"] == "open"
-    inbound = [(m["direction"], m["kind"], m["body"]) for m in ticket["messages"] if m["direction"] == "in"]
+    inbound = [
+        (m["direction"], m["kind"], m["body"]) for m in ticket["messages"] if m["direction"] == "in"
+    ]
     assert [k for _, k, _ in inbound] == ["customer", "agent", "customer"]
     assert inbound[1][2] == "Hi Carol,\n\nsorry about that, which card was charged?\n\nAlice"
     assert inbound[2][2] == "The Visa ending in 4242."

@@ -15,8 +15,10 @@ GOOD = make_mail(subject="the next one", message_id="<next@customer.test>")
 
 
 def nested(depth: int) -> bytes:
-    head = b"From: deep@customer.test\r\nTo: support@example.com\r\nSubject: deep\r\n" \
-           b"Message-ID: <deep@customer.test>\r\nMIME-Version: 1.0\r\n"
+    head = (
+        b"From: deep@customer.test\r\nTo: support@example.com\r\nSubject: deep\r\n"
+        b"Message-ID: <deep@customer.test>\r\nMIME-Version: 1.0\r\n"
+    )
     body = b""
     for level in range(depth):
         body += f'Content-Type: multipart/mixed; boundary="b{level}"\r\n\r\n--b{level}\r\n'.encode()
@@ -53,7 +55,7 @@ CASES = {
     "huge_subject": make_mail(subject="S" * 5000, message_id="<hs@customer.test>"),
     "nested_100": nested(100),
     "null_bytes": b"From: n@customer.test\r\nTo: support@example.com\r\nSubject: nul\x00\r\n"
-                  b"Message-ID: <nul@customer.test>\r\n\r\nbody\x00with nul\r\n",
+    b"Message-ID: <nul@customer.test>\r\n\r\nbody\x00with nul\r\n",
 }
 
 
@@ -107,8 +109,12 @@ def test_empty_message_is_quarantined(app: App) -> None:
 
 def test_oversized_attachment_is_recorded_not_stored(app_factory) -> None:
     app = app_factory(attachments={"max_bytes": 1000})
-    raw = make_mail(attachments=[("big.bin", "application/octet-stream", b"x" * 5000),
-                                 ("small.txt", "text/plain", b"ok")])
+    raw = make_mail(
+        attachments=[
+            ("big.bin", "application/octet-stream", b"x" * 5000),
+            ("small.txt", "text/plain", b"ok"),
+        ]
+    )
     spool.enqueue(app.db, raw, source="pipe")
     make_worker(app).run_once()
     assert [a.filename for a in Attachment.select()] == ["small.txt"]

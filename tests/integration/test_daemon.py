@@ -22,8 +22,9 @@ from tests.servers.daemon import DaemonProcess, free_port
 def write_config(tmp_path: Path, db_url: str | None = None) -> tuple[Path, int]:
     port = free_port()
     url = db_url or f"sqlite:///{tmp_path / 'var' / 'ticketd.db'}"
-    data = base_config(tmp_path, url, smtp_in={"host": "127.0.0.1", "port": port},
-                       worker={"poll_seconds": 0.2})
+    data = base_config(
+        tmp_path, url, smtp_in={"host": "127.0.0.1", "port": port}, worker={"poll_seconds": 0.2}
+    )
     (tmp_path / "rules").mkdir(exist_ok=True)
     path = tmp_path / "config.yaml"
     with path.open("w") as fh:
@@ -32,8 +33,12 @@ def write_config(tmp_path: Path, db_url: str | None = None) -> tuple[Path, int]:
 
 
 def ticketd(config: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "maild.cli.main", *args, "--config", str(config)],
-                          input=stdin, capture_output=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "maild.cli.main", *args, "--config", str(config)],
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1):
@@ -64,13 +69,20 @@ def test_daemon_smtp_to_ticket_and_clean_stop(tmp_path: Path, backend: str, requ
     daemon = DaemonProcess(config, port, tmp_path / "daemon.log").start()
     try:
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-            client.sendmail("carol@customer.test", ["support@example.com"],
-                            make_mail(message_id="<d1@customer.test>"))
+            client.sendmail(
+                "carol@customer.test",
+                ["support@example.com"],
+                make_mail(message_id="<d1@customer.test>"),
+            )
         rows = wait_until(lambda: tickets_json(config))
         ref = rows[0]["ref"]
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-            client.sendmail("carol@customer.test", ["support@example.com"],
-                            make_mail(subject=f"Re: [{ref}] Printer on fire", body="more\n"))
+            client.sendmail(
+                "carol@customer.test",
+                ["support@example.com"],
+                make_mail(subject=f"Re: [{ref}] Printer on fire", body="more\n"),
+            )
+
         def two_inbound() -> dict | None:
             data = json.loads(ticketd(config, "tickets", "show", ref, "--json").stdout)
             inbound = [m for m in data["messages"] if m["direction"] == "in"]
@@ -80,8 +92,19 @@ def test_daemon_smtp_to_ticket_and_clean_stop(tmp_path: Path, backend: str, requ
         kinds = [(m["direction"], m["kind"]) for m in shown["messages"]]
         assert kinds == [("in", "customer"), ("out", "auto"), ("in", "customer")]
         assert shown["status"] == "new"
-        for key in ("ref", "subject", "status", "priority", "team", "assignee", "tags",
-                    "requester", "created_at", "messages", "events"):
+        for key in (
+            "ref",
+            "subject",
+            "status",
+            "priority",
+            "team",
+            "assignee",
+            "tags",
+            "requester",
+            "created_at",
+            "messages",
+            "events",
+        ):
             assert key in shown
         assert shown["created_at"].endswith("+00:00")
     finally:
@@ -105,8 +128,11 @@ def test_kill_9_while_clients_send_loses_and_doubles_nothing(tmp_path: Path) -> 
             mid = f"<k{n}-{i}@customer.test>"
             try:
                 with smtplib.SMTP("127.0.0.1", port, timeout=5) as smtp:
-                    smtp.sendmail("c@customer.test", ["support@example.com"],
-                                  make_mail(subject=f"c{n} m{i}", message_id=mid))
+                    smtp.sendmail(
+                        "c@customer.test",
+                        ["support@example.com"],
+                        make_mail(subject=f"c{n} m{i}", message_id=mid),
+                    )
             except (OSError, smtplib.SMTPException):
                 return  # the server died under us: this message was never acknowledged
             with lock:
@@ -123,6 +149,7 @@ def test_kill_9_while_clients_send_loses_and_doubles_nothing(tmp_path: Path) -> 
         t.join()
     daemon.start()  # same config: the restart processes what was left
     try:
+
         def all_stored() -> bool:
             out = ticketd(config, "tickets", "list", "--json")
             return len(json.loads(out.stdout)) >= len(acknowledged)
@@ -211,8 +238,17 @@ def test_daemon_refuses_to_start_on_bad_settings(tmp_path: Path, edit: str, expe
     path, port = write_config(tmp_path)
     if edit == "imap":
         data = YAML().load(path.read_text())
-        data["imap"] = {"mailboxes": [{"name": "x", "host": "127.0.0.1", "port": "many",
-                                       "username": "u", "password_env": "P"}]}
+        data["imap"] = {
+            "mailboxes": [
+                {
+                    "name": "x",
+                    "host": "127.0.0.1",
+                    "port": "many",
+                    "username": "u",
+                    "password_env": "P",
+                }
+            ]
+        }
         with path.open("w") as fh:
             YAML().dump(data, fh)
     else:
@@ -244,6 +280,7 @@ def test_daemon_runs_the_sla_sweep(tmp_path: Path, app_factory) -> None:
     app.close()
     daemon = DaemonProcess(path, port, tmp_path / "daemon.log").start()
     try:
+
         def policy() -> object:
             with sqlite3.connect(tmp_path / "var" / "ticketd.db") as conn:
                 return conn.execute(

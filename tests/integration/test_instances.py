@@ -30,8 +30,12 @@ def test_two_instances_on_one_postgresql_store_and_send_everything_once(
     daemons = []
     for n in (1, 2):
         port = free_port()
-        data = base_config(tmp_path, pg_url, smtp_in={"host": "127.0.0.1", "port": port},
-                           worker={"poll_seconds": 0.2})
+        data = base_config(
+            tmp_path,
+            pg_url,
+            smtp_in={"host": "127.0.0.1", "port": port},
+            worker={"poll_seconds": 0.2},
+        )
         path = tmp_path / f"config{n}.yaml"
         with path.open("w") as fh:
             YAML().dump(data, fh)  # the same data_dir: one signing secret, one sent folder
@@ -40,8 +44,11 @@ def test_two_instances_on_one_postgresql_store_and_send_everything_once(
     daemons[1].start()
     try:
         mails = [
-            make_mail(subject=f"Question {i}", message_id=f"<q{i}@customer.test>",
-                      sender=f"Customer {i} <c{i}@customer.test>")
+            make_mail(
+                subject=f"Question {i}",
+                message_id=f"<q{i}@customer.test>",
+                sender=f"Customer {i} <c{i}@customer.test>",
+            )
             for i in range(MESSAGES)
         ]
 
@@ -62,9 +69,11 @@ def test_two_instances_on_one_postgresql_store_and_send_everything_once(
         def settled() -> tuple[int, int, int] | None:
             with psycopg.connect(pg_url) as conn:
                 pending = conn.execute(
-                    "SELECT count(*) FROM spool_entry WHERE status <> 'done'").fetchone()[0]
+                    "SELECT count(*) FROM spool_entry WHERE status <> 'done'"
+                ).fetchone()[0]
                 queued = conn.execute(
-                    "SELECT count(*) FROM outbox_entry WHERE status <> 'sent'").fetchone()[0]
+                    "SELECT count(*) FROM outbox_entry WHERE status <> 'sent'"
+                ).fetchone()[0]
                 sent = conn.execute("SELECT count(*) FROM outbox_entry").fetchone()[0]
             return (pending, queued, sent) if not pending and not queued and sent else None
 

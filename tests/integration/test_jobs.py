@@ -32,9 +32,7 @@ def test_a_failing_job_is_logged_and_the_others_still_run(
     assert jobs.scheduler.idle_seconds is not None and jobs.scheduler.idle_seconds > 50
 
 
-def test_cluster_once_job_skips_while_another_instance_holds_it(
-    app_factory, pg_url: str
-) -> None:
+def test_cluster_once_job_skips_while_another_instance_holds_it(app_factory, pg_url: str) -> None:
     app = app_factory(pg_url)
     jobs = Jobs(app)
     ran: list[int] = []

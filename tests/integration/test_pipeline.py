@@ -38,8 +38,9 @@ def test_new_message_creates_ticket(app: App) -> None:
     message, ack = data["messages"]
     assert message["direction"] == "in" and message["kind"] == "customer"
     assert "printer is on fire" in message["body"]
-    assert ack["direction"] == "out" and ack["kind"] == "auto" and ack["to"] == [
-        "carol@customer.test"]
+    assert (
+        ack["direction"] == "out" and ack["kind"] == "auto" and ack["to"] == ["carol@customer.test"]
+    )
     assert [e["action"] for e in data["events"]][:1] == ["created"]
     assert b"my printer is on fire" in bytes(Message.get(Message.direction == "in").raw)
 
@@ -47,8 +48,11 @@ def test_new_message_creates_ticket(app: App) -> None:
 def test_reply_threads_by_subject_tag_under_any_prefix(app: App) -> None:
     deliver(app, make_mail())
     ticket = Ticket.get()
-    for subject in (f"Re: [ACME-{ticket.id}] Printer on fire", f"AW: RE[2]: x [acme-{ticket.id}]",
-                    f"SV: Fwd: about [ ACME-{ticket.id} ] thanks"):
+    for subject in (
+        f"Re: [ACME-{ticket.id}] Printer on fire",
+        f"AW: RE[2]: x [acme-{ticket.id}]",
+        f"SV: Fwd: about [ ACME-{ticket.id} ] thanks",
+    ):
         entry = deliver(app, make_mail(subject=subject, body="more info\n"))
         assert entry.result.startswith(f"append ACME-{ticket.id}"), entry.result
     assert Ticket.select().count() == 1
@@ -57,8 +61,14 @@ def test_reply_threads_by_subject_tag_under_any_prefix(app: App) -> None:
 
 def test_reply_threads_by_in_reply_to_and_references(app: App) -> None:
     deliver(app, make_mail(message_id="<first@customer.test>"))
-    deliver(app, make_mail(subject="Something else", in_reply_to="<first@customer.test>",
-                           message_id="<second@customer.test>"))
+    deliver(
+        app,
+        make_mail(
+            subject="Something else",
+            in_reply_to="<first@customer.test>",
+            message_id="<second@customer.test>",
+        ),
+    )
     deliver(app, make_mail(subject="Third", references="<zzz@x> <second@customer.test>"))
     assert Ticket.select().count() == 1
     assert inbound() == 3
@@ -97,7 +107,7 @@ def test_signed_reply_address_threads_and_forged_token_does_not(app: App) -> Non
     good = signer.reply_address("support@example.com", ticket.id)
     entry = deliver(app, make_mail(subject="new words", to=good), rcpt_tos=[good])
     assert entry.result.startswith(f"append ACME-{ticket.id}")
-    forged = good[:-len("@example.com") - 1] + ("0" if good[-13] != "0" else "1") + "@example.com"
+    forged = good[: -len("@example.com") - 1] + ("0" if good[-13] != "0" else "1") + "@example.com"
     entry = deliver(app, make_mail(subject="forged", to=forged), rcpt_tos=[forged])
     assert entry.result.startswith("new")
 
@@ -117,9 +127,11 @@ def test_signed_message_id_threads_when_subject_rewritten(app: App) -> None:
 def test_reply_text_is_stripped_of_quotes(app: App) -> None:
     deliver(app, make_mail(message_id="<q1@customer.test>"))
     ticket = Ticket.get()
-    body = ("Here is the serial number: 12345.\n\n"
-            "On Mon, 2 Nov 2026 at 09:30, Support <support@example.com> wrote:\n"
-            "> Could you send the serial number?\n> \n> Thanks\n")
+    body = (
+        "Here is the serial number: 12345.\n\n"
+        "On Mon, 2 Nov 2026 at 09:30, Support <support@example.com> wrote:\n"
+        "> Could you send the serial number?\n> \n> Thanks\n"
+    )
     deliver(app, make_mail(subject=f"Re: [ACME-{ticket.id}] Printer on fire", body=body))
     reply = Message.select().where(Message.direction == "in").order_by(Message.id.desc()).first()
     assert reply.body.strip() == "Here is the serial number: 12345."
@@ -143,21 +155,27 @@ def test_customer_reply_reopens_pending_and_closed_starts_followup(app: App) -> 
 
 
 def test_html_only_mail_is_rendered_to_text(app: App) -> None:
-    raw = (b"From: h@customer.test\r\nTo: support@example.com\r\nSubject: html\r\n"
-           b"Message-ID: <html1@customer.test>\r\nMIME-Version: 1.0\r\n"
-           b"Content-Type: text/html; charset=utf-8\r\n\r\n"
-           b"<html><body><p>Hello <b>there</b></p><script>evil()</script>"
-           b"<ul><li>one</li><li>two</li></ul></body></html>\r\n")
+    raw = (
+        b"From: h@customer.test\r\nTo: support@example.com\r\nSubject: html\r\n"
+        b"Message-ID: <html1@customer.test>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: text/html; charset=utf-8\r\n\r\n"
+        b"<html><body><p>Hello <b>there</b></p><script>evil()</script>"
+        b"<ul><li>one</li><li>two</li></ul></body></html>\r\n"
+    )
     deliver(app, raw)
     body = Message.get(Message.direction == "in").body
     assert "Hello there" in body and "one" in body and "<b>" not in body and "evil" not in body
 
 
 def test_attachments_are_content_addressed_with_safe_names(app: App) -> None:
-    raw = make_mail(attachments=[("../../etc/passwd", "text/plain", b"root:x:0:0\n"),
-                                 ("/abs/path/report.pdf", "application/pdf", b"%PDF-1.4 x"),
-                                 ("..\\..\\win.ini", "application/octet-stream", b"[x]"),
-                                 ("same.bin", "application/octet-stream", b"%PDF-1.4 x")])
+    raw = make_mail(
+        attachments=[
+            ("../../etc/passwd", "text/plain", b"root:x:0:0\n"),
+            ("/abs/path/report.pdf", "application/pdf", b"%PDF-1.4 x"),
+            ("..\\..\\win.ini", "application/octet-stream", b"[x]"),
+            ("same.bin", "application/octet-stream", b"%PDF-1.4 x"),
+        ]
+    )
     entry = deliver(app, raw)
     assert entry.status == "done", entry.last_error
     names = sorted(a.filename for a in Attachment.select())

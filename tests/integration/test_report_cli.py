@@ -63,7 +63,11 @@ def test_json(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
     }
     assert s["sla"]["resolution"] == {"met": 3, "breached": 1, "share_met": 0.75}
     assert s["satisfaction"] == {
-        "average": 3.67, "rated": 3, "resolved": 5, "surveyed": 3, "response_rate": 0.6667,
+        "average": 3.67,
+        "rated": 3,
+        "resolved": 5,
+        "surveyed": 3,
+        "response_rate": 0.6667,
     }
     assert [t["name"] for t in data["teams"]] == ["billing", "tech", None]
     assert [a["name"] for a in data["agents"]] == ["ann@example.com", "bob@example.com", None]
@@ -123,9 +127,22 @@ def test_table_fits_80_columns(site: Path, capsys: pytest.CaptureFixture[str]) -
 
 def test_subprocess_default_format_and_since(site: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "maild.cli.main", "report", "--since", "3650d", "--format",
-         "json", "--config", str(site)],
-        capture_output=True, text=True, timeout=120, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "maild.cli.main",
+            "report",
+            "--since",
+            "3650d",
+            "--format",
+            "json",
+            "--config",
+            str(site),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
     )
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
@@ -158,9 +175,20 @@ def test_bad_input_exits_64_from_a_shell(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(json.dumps(base_config(tmp_path, f"sqlite:///{tmp_path / 'r.db'}")))
     done = subprocess.run(
-        [sys.executable, "-m", "maild.cli.main", "report", "--format", "pdf", "--config",
-         str(config)],
-        capture_output=True, text=True, timeout=60, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "maild.cli.main",
+            "report",
+            "--format",
+            "pdf",
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
     )
     assert done.returncode == 64
     assert done.stderr == "ticketd: --format 'pdf': choose one of table, csv, json, html\n"

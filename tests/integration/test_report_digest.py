@@ -48,7 +48,10 @@ def test_config_defaults_and_values(tmp_path: Path) -> None:
     )
     digest = load_config(tmp_path / "config.yaml").reports.digest
     assert (digest.enabled, digest.to, digest.weekday, digest.time) == (
-        True, ("a@example.com",), "fri", "17:30",
+        True,
+        ("a@example.com",),
+        "fri",
+        "17:30",
     )
 
 
@@ -118,7 +121,9 @@ def test_tick_queues_the_digest_once_per_slot(digest_app: App) -> None:
 
 def test_a_digest_more_than_a_day_late_is_skipped(digest_app: App) -> None:
     assert digest_tick(digest_app, MONDAY_0830 + dt.timedelta(days=1, hours=1)) is None
-    assert digest_tick(digest_app, dt.datetime(2026, 3, 9, 7, 59)) is None  # before 08:00: last week's, late
+    assert (
+        digest_tick(digest_app, dt.datetime(2026, 3, 9, 7, 59)) is None
+    )  # before 08:00: last week's, late
     assert OutboxEntry.select().count() == 0
 
 

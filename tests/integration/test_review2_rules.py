@@ -84,7 +84,8 @@ def test_rule_mail_is_audited_under_the_rule_name(app: App) -> None:
     deliver(app, make_mail(subject="Card payment failed"))
     ticket = Ticket.get()
     queued = list(
-        Event.select().where((Event.ticket == ticket) & (Event.action == "mail_queued"))
+        Event.select()
+        .where((Event.ticket == ticket) & (Event.action == "mail_queued"))
         .order_by(Event.id)
     )
     by_kind = {}
@@ -105,10 +106,14 @@ def test_a_loop_through_a_third_address_stops_at_the_hourly_cap(app: App) -> Non
     deliver(app, make_mail(subject="Card payment failed"))
     ticket = Ticket.get()
     for n in range(15):
-        deliver(app, make_mail(
-            subject=f"Re: [ACME-{ticket.id}] Card payment failed ({n})",
-            sender="Vendor <desk-answers@vendor.test>", body="We received your request.\n",
-        ))
+        deliver(
+            app,
+            make_mail(
+                subject=f"Re: [ACME-{ticket.id}] Card payment failed ({n})",
+                sender="Vendor <desk-answers@vendor.test>",
+                body="We received your request.\n",
+            ),
+        )
     assert len(forwards()) == 10  # the default cap
     reasons = {json.loads(e.detail)["reason"] for e in events(ticket, "forward_skipped")}
     assert reasons == {"10 forwards of this ticket in the last hour (loop.auto_replies_per_hour)"}

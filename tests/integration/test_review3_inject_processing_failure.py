@@ -20,9 +20,7 @@ from maild.worker import Worker
 from tests.mailgen import make_mail
 
 
-def test_inject_exits_0_when_processing_after_the_spool_fails(
-    sqlite_app: App, monkeypatch
-) -> None:
+def test_inject_exits_0_when_processing_after_the_spool_fails(sqlite_app: App, monkeypatch) -> None:
     def locked(self, *args, **kwargs):
         raise OperationalError("database is locked")
 

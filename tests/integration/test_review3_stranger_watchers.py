@@ -29,12 +29,15 @@ def _watchers() -> list[str]:
 def test_a_strangers_cc_does_not_become_a_watcher(app: App) -> None:
     _deliver(app, make_mail(cc="dan@customer.test"))
     ticket = Ticket.get()
-    result = _deliver(app, make_mail(
-        subject=f"Re: [ACME-{ticket.id}] Printer on fire",
-        sender="Mallory <mallory@evil.test>",
-        cc="mallory-inbox@evil.test",
-        body="please keep me posted\n",
-    ))
+    result = _deliver(
+        app,
+        make_mail(
+            subject=f"Re: [ACME-{ticket.id}] Printer on fire",
+            sender="Mallory <mallory@evil.test>",
+            cc="mallory-inbox@evil.test",
+            body="please keep me posted\n",
+        ),
+    )
     assert result.startswith(f"append ACME-{ticket.id}"), result
     assert _watchers() == ["dan@customer.test"]
 
@@ -42,8 +45,19 @@ def test_a_strangers_cc_does_not_become_a_watcher(app: App) -> None:
 def test_the_requester_and_watchers_still_add_watchers(app: App) -> None:
     _deliver(app, make_mail(cc="dan@customer.test"))
     ticket = Ticket.get()
-    _deliver(app, make_mail(subject=f"Re: [ACME-{ticket.id}] x", cc="erin@customer.test",
-                            body="adding Erin\n"))
-    _deliver(app, make_mail(subject=f"Re: [ACME-{ticket.id}] x", sender="dan@customer.test",
-                            cc="frank@customer.test", body="and Frank\n"))
+    _deliver(
+        app,
+        make_mail(
+            subject=f"Re: [ACME-{ticket.id}] x", cc="erin@customer.test", body="adding Erin\n"
+        ),
+    )
+    _deliver(
+        app,
+        make_mail(
+            subject=f"Re: [ACME-{ticket.id}] x",
+            sender="dan@customer.test",
+            cc="frank@customer.test",
+            body="and Frank\n",
+        ),
+    )
     assert _watchers() == ["dan@customer.test", "erin@customer.test", "frank@customer.test"]

@@ -38,7 +38,9 @@ def test_an_overlong_command_line_does_not_send_the_note_below_it(app: App) -> N
     ticket = new_ticket(app)
     since = last_outbox()
     many = " ".join(f"+watcher{i}@partner.test" for i in range(60))
-    deliver(app, gmail_reply(app, ticket, f"#cc {many}\n#note\nInternal: this customer is a fraud."))
+    deliver(
+        app, gmail_reply(app, ticket, f"#cc {many}\n#note\nInternal: this customer is a fraud.")
+    )
     sent = mails(ticket, since)
     assert not [rcpt for kind, rcpt, _ in sent if CAROL in rcpt]
     assert not [m for _, _, m in sent if "fraud" in m.get_content()]
@@ -53,8 +55,12 @@ def test_survey_rating_after_an_internal_notification_is_still_a_rating(app: App
     deliver(app, gmail_reply(app, ticket, "#status resolved\n#assign Bob\nRefund sent."))
     assert fresh(ticket).status == "resolved"
     assert [k for k, _, _ in mails(ticket) if k == "survey"]
-    deliver(app, make_mail(subject=f"Re: [ACME-{ticket.id}] Refund for invoice 7",
-                           body="5\n\nQuick and friendly."))
+    deliver(
+        app,
+        make_mail(
+            subject=f"Re: [ACME-{ticket.id}] Refund for invoice 7", body="5\n\nQuick and friendly."
+        ),
+    )
     ticket = fresh(ticket)
     assert (ticket.status, ticket.satisfaction_rating) == ("resolved", 5)
 
@@ -69,8 +75,11 @@ def test_a_trusted_agent_mail_on_a_spam_ticket_is_not_silently_dropped(app: App)
     since = last_outbox()
     deliver(app, gmail_reply(app, ticket, "#status open\nSorry, our filter caught your mail."))
     ticket = fresh(ticket)
-    stored = Message.select().where(Message.ticket == ticket, Message.direction == "in").order_by(
-        Message.id)[-1]
+    stored = (
+        Message.select()
+        .where(Message.ticket == ticket, Message.direction == "in")
+        .order_by(Message.id)[-1]
+    )
     sent = [kind for kind, _, _ in mails(ticket, since)]
     # Either applied (answer sent / status changed) or the agent is told; never nothing at all.
     assert ticket.status == "open" or sent, (stored.kind, sent)
@@ -95,6 +104,11 @@ def test_rating_a_closed_ticket_by_the_survey_link_starts_no_followup(app: App) 
 def test_ok_but_still_broken_reopens(app: App) -> None:
     ticket = new_ticket(app)
     deliver(app, gmail_reply(app, ticket, "#status resolved\nRefund sent."))
-    deliver(app, make_mail(subject=f"Re: [ACME-{ticket.id}] Refund for invoice 7",
-                           body="Ok, but the refund has not arrived yet. Please check again."))
+    deliver(
+        app,
+        make_mail(
+            subject=f"Re: [ACME-{ticket.id}] Refund for invoice 7",
+            body="Ok, but the refund has not arrived yet. Please check again.",
+        ),
+    )
     assert fresh(ticket).status == "open"

@@ -19,8 +19,12 @@ BULK = {"Precedence": "bulk", "List-Id": "<alerts.monitor.test>"}
 
 
 def robot_ticket(app: App, holder) -> Ticket:
-    raw = make_mail(sender="Monitor <alerts@monitor.test>", subject="Disk full on web1",
-                    body="Disk / is 98% full.", headers=BULK)
+    raw = make_mail(
+        sender="Monitor <alerts@monitor.test>",
+        subject="Disk full on web1",
+        body="Disk / is 98% full.",
+        headers=BULK,
+    )
     result = deliver(app, holder, raw, T0).result
     return Ticket.get_by_id(int(result.split()[1].split("-")[1]))
 
@@ -29,8 +33,9 @@ def test_no_survey_to_a_ticket_opened_by_bulk_mail(app: App) -> None:
     holder = write_rules(app)
     ticket = robot_ticket(app, holder)
     with write_tx(app.db):
-        lifecycle.set_status(app, holder.rules, fresh(ticket), "resolved", actor="bob@example.com",
-                             at=T0 + H)
+        lifecycle.set_status(
+            app, holder.rules, fresh(ticket), "resolved", actor="bob@example.com", at=T0 + H
+        )
     assert outbox(ticket, "survey") == []
 
 
@@ -39,8 +44,9 @@ def test_no_pending_reminder_to_a_ticket_opened_by_bulk_mail(app: App, tmp_path:
     cli = Cli(app, write_config(app, tmp_path))
     ticket = robot_ticket(app, holder)
     with write_tx(app.db):
-        lifecycle.set_status(app, holder.rules, fresh(ticket), "pending", actor="bob@example.com",
-                             at=T0 + H)
+        lifecycle.set_status(
+            app, holder.rules, fresh(ticket), "pending", actor="bob@example.com", at=T0 + H
+        )
     cli.sla_check(T0 + 4 * DAY)
     assert outbox(ticket, "reminder") == []
     assert [e["template"] for e in events(ticket, "auto_reply_suppressed")] == ["pending_reminder"]

@@ -93,7 +93,11 @@ def test_new_ticket_routed_assigned_tagged_and_mailed(ruled: App) -> None:
     entry = deliver(ruled, make_mail(subject="Refund for invoice 42"))
     assert entry.status == "done", entry.last_error
     ticket = Ticket.get()
-    assert (ticket.team, ticket.priority, ticket.assignee) == ("billing", "high", "alice@example.com")
+    assert (ticket.team, ticket.priority, ticket.assignee) == (
+        "billing",
+        "high",
+        "alice@example.com",
+    )
     assert [t.tag for t in ticket.tag_rows] == ["billing"]
     # The rule's ack replaces the built-in acknowledgement: exactly one mail to the customer.
     assert queued(ticket) == [
@@ -190,7 +194,8 @@ def daemon(tmp_path: Path) -> Callable[[], DaemonProcess]:
     def start() -> DaemonProcess:
         port = free_port()
         data = base_config(
-            tmp_path, f"sqlite:///{tmp_path / 'var' / 'ticketd.db'}",
+            tmp_path,
+            f"sqlite:///{tmp_path / 'var' / 'ticketd.db'}",
             smtp_in={"host": "127.0.0.1", "port": port},
         )
         config = tmp_path / "config.yaml"
@@ -209,9 +214,7 @@ def daemon(tmp_path: Path) -> Callable[[], DaemonProcess]:
 
 def send(port: int, subject: str) -> None:
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
-        smtp.sendmail(
-            "carol@customer.test", ["support@example.com"], make_mail(subject=subject)
-        )
+        smtp.sendmail("carol@customer.test", ["support@example.com"], make_mail(subject=subject))
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 10.0) -> object:

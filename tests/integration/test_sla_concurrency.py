@@ -41,11 +41,23 @@ def test_two_processes_fire_each_step_once(app: App, tmp_path: Path) -> None:
         deliver(app, holder, make_mail(subject=f"Outage {i}"), T0 + dt.timedelta(seconds=i))
     config = write_config(app, tmp_path)
     at = (T0 + dt.timedelta(hours=5)).isoformat()
-    command = [sys.executable, "-m", "maild.cli.main", "sla", "check", "--at", at, "--config", str(config)]
+    command = [
+        sys.executable,
+        "-m",
+        "maild.cli.main",
+        "sla",
+        "check",
+        "--at",
+        at,
+        "--config",
+        str(config),
+    ]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     with held_lock(app) as both_waiting:
         procs = [
-            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+            )
             for _ in range(2)
         ]
         wait_for(lambda: both_waiting([proc.pid for proc in procs]))
@@ -53,7 +65,10 @@ def test_two_processes_fire_each_step_once(app: App, tmp_path: Path) -> None:
     assert [proc.returncode for proc in procs] == [0, 0], results
 
     lines = [
-        line for out, _err in results for line in out.splitlines() if not line.startswith("sla check")
+        line
+        for out, _err in results
+        for line in out.splitlines()
+        if not line.startswith("sla check")
     ]
     assert len(lines) == TICKETS * STEPS
     keys = Counter((f.ticket_id, f.policy, f.step) for f in SlaFiring.select())
@@ -64,7 +79,9 @@ def test_two_processes_fire_each_step_once(app: App, tmp_path: Path) -> None:
     )
     per_ticket = Counter(e.ticket_id for e in Event.select().where(Event.action == "escalation"))
     assert per_ticket == {t.id: STEPS for t in Ticket.select()}
-    steps = {json.loads(e.detail)["step"] for e in Event.select().where(Event.action == "escalation")}
+    steps = {
+        json.loads(e.detail)["step"] for e in Event.select().where(Event.action == "escalation")
+    }
     assert steps == {"75% first_response", "breach first_response", "breach resolution"}
 
     # A third sweep, later, finds nothing left to do.
@@ -82,8 +99,7 @@ def held_lock(app: App) -> Iterator[Callable[[list[int]], bool]]:
 
         def opened(pids: list[int]) -> bool:  # each has the file open: it waits in BEGIN IMMEDIATE
             return all(
-                any(_fd_path(pid, fd) == os.path.realpath(path) for fd in _fds(pid))
-                for pid in pids
+                any(_fd_path(pid, fd) == os.path.realpath(path) for fd in _fds(pid)) for pid in pids
             )
 
         try:

@@ -39,7 +39,9 @@ def test_policy_by_priority_by_rule_and_by_default(app: App) -> None:
     # standard counts business hours: 4 h from Monday 10:00 is 14:00; 2d (48 business hours)
     # runs to Tuesday of the next week, 10:00.
     assert (plain.sla_policy, plain.first_response_due, plain.resolution_due) == (
-        "standard", dt.datetime(2026, 11, 2, 13, 0), dt.datetime(2026, 11, 10, 9, 0)
+        "standard",
+        dt.datetime(2026, 11, 2, 13, 0),
+        dt.datetime(2026, 11, 10, 9, 0),
     )
     # urgent counts around the clock (business_hours: false).
     assert (outage.priority, outage.sla_policy) == ("urgent", "urgent")
@@ -53,14 +55,23 @@ def test_policy_by_priority_by_rule_and_by_default(app: App) -> None:
     # A priority change chooses again: standard -> urgent. A named policy stays.
     later = MONDAY_10 + 10 * dt.timedelta(minutes=1)
     with write_tx(app.db):
-        assert lifecycle.set_priority(app, holder.rules, plain, "urgent", actor="alice@example.com", at=later)
-        lifecycle.set_priority(app, holder.rules, gold, "urgent", actor="alice@example.com", at=later)
+        assert lifecycle.set_priority(
+            app, holder.rules, plain, "urgent", actor="alice@example.com", at=later
+        )
+        lifecycle.set_priority(
+            app, holder.rules, gold, "urgent", actor="alice@example.com", at=later
+        )
     plain, gold = fresh(plain), fresh(gold)
     assert (plain.sla_policy, plain.first_response_due) == ("urgent", MONDAY_10 + H)
-    assert (gold.sla_policy, gold.first_response_due) == ("gold", MONDAY_10 + 30 * dt.timedelta(minutes=1))
+    assert (gold.sla_policy, gold.first_response_due) == (
+        "gold",
+        MONDAY_10 + 30 * dt.timedelta(minutes=1),
+    )
     # Back to normal: the automatic choice follows again.
     with write_tx(app.db):
-        lifecycle.set_priority(app, holder.rules, plain, "normal", actor="alice@example.com", at=later)
+        lifecycle.set_priority(
+            app, holder.rules, plain, "normal", actor="alice@example.com", at=later
+        )
     assert fresh(plain).sla_policy == "standard"
 
 
@@ -106,7 +117,9 @@ def test_resolution_freezes_due_times_and_a_reply_reopens(app: App) -> None:
 
     # An ordinary reply (our last mail was the survey, but this is no rating) re-opens; the
     # resolved stretch is paused time, so resolution is due 3 hours later than before.
-    reply = make_mail(subject=f"Re: [ACME-{ticket.id}] Outage", body="Good morning, it is down again.")
+    reply = make_mail(
+        subject=f"Re: [ACME-{ticket.id}] Outage", body="Good morning, it is down again."
+    )
     deliver(app, holder, reply, resolved_at + 3 * H)
     ticket = fresh(ticket)
     assert (ticket.status, ticket.resolved_at) == ("open", None)
@@ -115,11 +128,14 @@ def test_resolution_freezes_due_times_and_a_reply_reopens(app: App) -> None:
 
 
 def test_a_status_set_by_a_rule_stops_the_clocks_too(app: App) -> None:
-    routing = ROUTING + """\
+    routing = (
+        ROUTING
+        + """\
   - name: Notices
     when: {subject: {starts_with: "FYI"}}
     then: {status: pending}
 """
+    )
     holder = write_rules(app, SLA, routing)
     ticket = new_ticket(app, holder, subject="FYI: new address")
     assert ticket.status == "pending"
@@ -134,7 +150,9 @@ def test_upgrade_to_version_2_stops_the_clocks_of_waiting_tickets(
     waiting = new_ticket(app, holder)
     running = new_ticket(app, holder)
     with write_tx(app.db):
-        lifecycle.set_status(app, holder.rules, waiting, "pending", actor="bob@example.com", at=MONDAY_10 + H)
+        lifecycle.set_status(
+            app, holder.rules, waiting, "pending", actor="bob@example.com", at=MONDAY_10 + H
+        )
     # Back to a version-1 database: no SLA tables.
     app.db.drop_tables([SlaFiring, SlaPause])
     SchemaVersion.update(version=1).execute()

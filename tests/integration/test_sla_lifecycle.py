@@ -60,18 +60,24 @@ def test_full_lifecycle(app: App, tmp_path: Path) -> None:
     assert cli.sla_check(T0 + 62 * MIN) == []
     mails = outbox(ticket, "escalation")  # one mail per recipient, each with its own Reply-To
     assert [json.loads(m.rcpt_tos) for m in mails] == [
-        ["alice@example.com"], ["alice@example.com"], ["bob@example.com"], ["lead@example.com"]
+        ["alice@example.com"],
+        ["alice@example.com"],
+        ["bob@example.com"],
+        ["lead@example.com"],
     ]
     warning, breach = (parsed(m).get_body(("plain",)).get_content() for m in mails[:2])
     assert "75% of the first response target" in warning and "SLA BREACHED" in breach
     assert [(e["actor"], e["step"]) for e in events(ticket, "escalation")] == [
-        ("sla:urgent", "75% first_response"), ("sla:urgent", "breach first_response")
+        ("sla:urgent", "75% first_response"),
+        ("sla:urgent", "breach first_response"),
     ]
 
     # Resolved: the survey is queued with five mailto links to the signed reply address.
     resolved_at = T0 + 2 * H
     with write_tx(app.db):
-        lifecycle.set_status(app, holder.rules, ticket, "resolved", actor="alice@example.com", at=resolved_at)
+        lifecycle.set_status(
+            app, holder.rules, ticket, "resolved", actor="alice@example.com", at=resolved_at
+        )
     (survey,) = outbox(ticket, "survey")
     assert json.loads(survey.rcpt_tos) == ["carol@customer.test"]
     message = parsed(survey)
@@ -110,13 +116,17 @@ def test_full_lifecycle(app: App, tmp_path: Path) -> None:
     assert cli.sla_check(resolved_at + 8 * DAY) == []
     ticket = fresh(ticket)
     assert (ticket.status, ticket.closed_at, ticket.resolved_at) == (
-        "closed", resolved_at + 7 * DAY, resolved_at
+        "closed",
+        resolved_at + 7 * DAY,
+        resolved_at,
     )
     assert events(ticket, "status")[-1]["actor"] == "system"
 
     # A reply to the closed ticket starts a follow-up; each mentions the other.
     late = make_mail(subject=f"Re: [{ref}] Outage of the shop", body="It is down again.")
-    followup = Ticket.get_by_id(int(deliver(app, holder, late, resolved_at + 9 * DAY).result.split()[1].split("-")[1]))
+    followup = Ticket.get_by_id(
+        int(deliver(app, holder, late, resolved_at + 9 * DAY).result.split()[1].split("-")[1])
+    )
     assert followup.id != ticket.id and followup.parent_id == ticket.id
     assert cli.show(f"ACME-{followup.id}")["parent"] == ref
     assert events(ticket, "followup")[0]["followup"] == f"ACME-{followup.id}"
@@ -131,7 +141,9 @@ def test_pending_reminder_then_auto_resolve_then_close(app: App, tmp_path: Path)
     pending_at = T0 + H
     with write_tx(app.db):
         lifecycle.record_first_response(ticket, actor="alice@example.com", at=pending_at)
-        lifecycle.set_status(app, holder.rules, ticket, "pending", actor="alice@example.com", at=pending_at)
+        lifecycle.set_status(
+            app, holder.rules, ticket, "pending", actor="alice@example.com", at=pending_at
+        )
 
     assert cli.sla_check(pending_at + 3 * DAY - MIN) == []  # no escalation while pending either
     assert cli.sla_check(pending_at + 3 * DAY) == [
@@ -170,12 +182,18 @@ def test_rating_by_survey_link_and_replies_that_reopen(app: App) -> None:
     ticket = new_ticket(app, holder)
     ref = f"ACME-{ticket.id}"
     with write_tx(app.db):
-        lifecycle.set_status(app, holder.rules, ticket, "resolved", actor="bob@example.com", at=T0 + H)
+        lifecycle.set_status(
+            app, holder.rules, ticket, "resolved", actor="bob@example.com", at=T0 + H
+        )
     address = Signer("ACME", app.secret).reply_address("support@example.com", ticket.id)
     click = make_mail(to=address, subject=f"[{ref}] Rating: 2", body="2\r\n\r\nToo slow.\r\n")
     deliver(app, holder, click, T0 + 2 * H)
     ticket = fresh(ticket)
-    assert (ticket.status, ticket.satisfaction_rating, ticket.satisfaction_comment) == ("resolved", 2, "Too slow.")
+    assert (ticket.status, ticket.satisfaction_rating, ticket.satisfaction_comment) == (
+        "resolved",
+        2,
+        "Too slow.",
+    )
 
     # Our last mail is still the survey, but this reply is a question: it re-opens.
     again = make_mail(subject=f"Re: [{ref}] Printer on fire", body="Good morning, it smokes again.")
@@ -184,7 +202,9 @@ def test_rating_by_survey_link_and_replies_that_reopen(app: App) -> None:
     assert fresh(ticket).satisfaction_rating == 2
 
 
-def test_an_escalation_that_raises_the_priority_switches_the_policy(app: App, tmp_path: Path) -> None:
+def test_an_escalation_that_raises_the_priority_switches_the_policy(
+    app: App, tmp_path: Path
+) -> None:
     holder = write_rules(app)
     cli = Cli(app, write_config(app, tmp_path))
     ticket = new_ticket(app, holder)

@@ -31,8 +31,9 @@ def test_accepted_mail_is_spooled_before_250_and_becomes_a_ticket(smtp_server) -
 def test_plus_tag_forms_are_accepted(smtp_server) -> None:
     _app, port, spooled = smtp_server
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-        client.sendmail("c@customer.test", ["Support+Billing@Example.com", "help@example.org"],
-                        make_mail())
+        client.sendmail(
+            "c@customer.test", ["Support+Billing@Example.com", "help@example.org"], make_mail()
+        )
     assert len(spooled) == 1
 
 
@@ -70,8 +71,10 @@ def test_long_lines_are_accepted(smtp_server) -> None:
 
 def test_locked_database_answers_451_and_nothing_is_lost(app_factory, tmp_path) -> None:
     port = free_port()
-    app = app_factory(smtp_in={"port": port}, database={
-        "url": f"sqlite:///{tmp_path / 'var' / 'ticketd.db'}", "busy_timeout_ms": 200})
+    app = app_factory(
+        smtp_in={"port": port},
+        database={"url": f"sqlite:///{tmp_path / 'var' / 'ticketd.db'}", "busy_timeout_ms": 200},
+    )
     controller = IntakeController(app)
     controller.start()
     lock = sqlite3.connect(tmp_path / "var" / "ticketd.db", isolation_level=None)
@@ -98,8 +101,11 @@ def test_concurrent_clients(smtp_server) -> None:
         try:
             with smtplib.SMTP("127.0.0.1", port, timeout=20) as client:
                 for i in range(10):
-                    client.sendmail("c@customer.test", ["support@example.com"],
-                                    make_mail(subject=f"client {n} message {i}"))
+                    client.sendmail(
+                        "c@customer.test",
+                        ["support@example.com"],
+                        make_mail(subject=f"client {n} message {i}"),
+                    )
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

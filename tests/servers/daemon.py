@@ -17,7 +17,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, *, timeout: float = 20.0, proc: subprocess.Popen | None = None) -> None:
+def wait_for_port(
+    port: int, *, timeout: float = 20.0, proc: subprocess.Popen | None = None
+) -> None:
     """Return once something accepts TCP connections on ``port``; fail if ``proc`` dies first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -45,7 +47,9 @@ class DaemonProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "maild.cli.main", "run", "--config", str(self.config)],
-                stdout=log, stderr=subprocess.STDOUT, env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
             )
         wait_for_port(self.port, proc=self.proc)
         return self

@@ -32,7 +32,12 @@ def test_every_command_parsed_and_stripped_from_the_answer() -> None:
         "Hello Carol,\n\n#1 is fixed.\n#status closed stays text here\n"
     )
     assert c.errors == ()
-    assert (c.status, c.priority, c.assign, c.team) == ("pending", "high", "bob@example.com", "tech")
+    assert (c.status, c.priority, c.assign, c.team) == (
+        "pending",
+        "high",
+        "bob@example.com",
+        "tech",
+    )
     assert (c.tags_add, c.tags_remove) == (("billing", "vip"), ("urgent",))
     assert (c.cc_add, c.cc_remove) == (("anna@partner.test",), ("old@customer.test",))
     assert not c.note and c.changes

@@ -67,7 +67,9 @@ def test_corpus_replies(name: str) -> None:
     assert commands.body == original == "Hello"
 
 
-@pytest.mark.parametrize("name", ["gmail", "ms_outlook_2010", "hotmail", "thunderbird", "windows_mail"])
+@pytest.mark.parametrize(
+    "name", ["gmail", "ms_outlook_2010", "hotmail", "thunderbird", "windows_mail"]
+)
 def test_corpus_html_only_replies(name: str) -> None:
     em = EmailMessage()
     em["Subject"] = "Re: [ACME-1] Test"
@@ -121,17 +123,25 @@ OWN_SHAPES = {
 
 @pytest.mark.parametrize("shape", sorted(OWN_SHAPES))
 def test_own_plain_shapes_replying_to_a_notification(shape: str) -> None:
-    raw = make_mail(sender="Alice <alice@example.com>", to=SIGNED, body=OWN_SHAPES[shape],
-                    subject="RE: [ACME-1] Refund please")
+    raw = make_mail(
+        sender="Alice <alice@example.com>",
+        to=SIGNED,
+        body=OWN_SHAPES[shape],
+        subject="RE: [ACME-1] Refund please",
+    )
     _, commands = read(raw)
     assert (commands.status, commands.assign, commands.errors) == (
-        "pending", "alice@example.com", ()
+        "pending",
+        "alice@example.com",
+        (),
     )
     assert commands.body == ANSWER
 
 
 def test_outlook_on_the_web_html_reply_to_a_notification() -> None:
-    notification_html = "".join(f"<div>{line or '<br>'}</div>" for line in NOTIFICATION.splitlines())
+    notification_html = "".join(
+        f"<div>{line or '<br>'}</div>" for line in NOTIFICATION.splitlines()
+    )
     html = (
         '<html><head><meta http-equiv="Content-Type" content="text/html; charset=utf-8"></head>'
         '<body><div style="font-family: Aptos, Calibri, Helvetica, sans-serif; font-size: 12pt;">'

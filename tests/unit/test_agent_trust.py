@@ -16,14 +16,17 @@ MX = "mx.example.com"
 
 def test_parse_header_reads_methods_properties_comments_and_quotes() -> None:
     value = (
-        'mx.example.com 1; dkim=pass (2048-bit key; secure) header.d=Example.COM '
+        "mx.example.com 1; dkim=pass (2048-bit key; secure) header.d=Example.COM "
         'header.i=@example.com header.b="aB+c=";\n spf = pass smtp.mailfrom=alice@example.com;'
         " dmarc=pass (p=reject dis=none) header.from=example.com; arc=none"
     )
     authserv, results = parse_header(value)
     assert authserv == MX
     assert [(r.method, r.result) for r in results] == [
-        ("dkim", "pass"), ("spf", "pass"), ("dmarc", "pass"), ("arc", "none")
+        ("dkim", "pass"),
+        ("spf", "pass"),
+        ("dmarc", "pass"),
+        ("arc", "none"),
     ]
     assert results[0].prop("header.d") == "example.com"
     assert results[0].prop("header.b") == "aB+c="
@@ -59,7 +62,11 @@ def test_only_the_topmost_headers_of_our_authserv_id_count() -> None:
     [
         ("dmarc=pass header.from=example.com", "example.com", "dmarc=pass header.from=example.com"),
         ("dkim=pass header.d=example.com", "example.com", "dkim=pass header.d=example.com"),
-        ("dkim=pass header.i=alice@example.com", "example.com", "dkim=pass header.i=alice@example.com"),
+        (
+            "dkim=pass header.i=alice@example.com",
+            "example.com",
+            "dkim=pass header.i=alice@example.com",
+        ),
         ("dkim=pass header.d=evil.test", "example.com", None),
         ("dkim=pass header.d=mail.example.com", "example.com", None),  # exact domain only
         ("dmarc=fail header.from=example.com", "example.com", None),
@@ -80,8 +87,14 @@ def agent_mail(to: str, ar: str | None = None) -> bytes:
 
 def verdict(raw: bytes, *, authserv: str | None = MX, number: int = 7, rcpt: tuple[str, ...] = ()):
     msg = parse_message(raw, rcpt_tos=rcpt)
-    return check(msg, agent_email="alice@example.com", number=number, signer=SIGNER,
-                 support=SUPPORT, authserv_id=authserv)
+    return check(
+        msg,
+        agent_email="alice@example.com",
+        number=number,
+        signer=SIGNER,
+        support=SUPPORT,
+        authserv_id=authserv,
+    )
 
 
 def test_the_agents_own_signed_address_is_trusted() -> None:

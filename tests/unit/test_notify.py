@@ -437,23 +437,29 @@ def test_refusal_support_addresses_suppression_and_rate_limit(sqlite_app: App) -
 def test_attachments_go_along_with_safe_names_and_the_html_alternative() -> None:
     from maild.notify.compose import OutAttachment
 
-    raw = build_message(outgoing(
-        html="<p>Hello</p>",
-        attachments=(
-            OutAttachment("invoice.pdf", "application/pdf", b"%PDF-1.4 fake"),
-            OutAttachment("../../etc/passwd\r\nBcc: x@evil.test", "text/plain", b"root:x:0:0"),
-            OutAttachment("", "multipart/mixed", b"\x00\x01"),
-        ),
-    ))
+    raw = build_message(
+        outgoing(
+            html="<p>Hello</p>",
+            attachments=(
+                OutAttachment("invoice.pdf", "application/pdf", b"%PDF-1.4 fake"),
+                OutAttachment("../../etc/passwd\r\nBcc: x@evil.test", "text/plain", b"root:x:0:0"),
+                OutAttachment("", "multipart/mixed", b"\x00\x01"),
+            ),
+        )
+    )
     msg = parsed(raw)
     assert msg.get_content_type() == "multipart/mixed"
     assert msg.get_body(("html",)).get_content().strip() == "<p>Hello</p>"
     parts = list(msg.iter_attachments())
     assert [p.get_filename() for p in parts] == [
-        "invoice.pdf", "passwd_Bcc_ x@evil.test", "attachment-3.bin"
+        "invoice.pdf",
+        "passwd_Bcc_ x@evil.test",
+        "attachment-3.bin",
     ]
     assert [p.get_content_type() for p in parts] == [
-        "application/pdf", "text/plain", "application/octet-stream"
+        "application/pdf",
+        "text/plain",
+        "application/octet-stream",
     ]
     assert parts[0].get_content() == b"%PDF-1.4 fake"
     assert msg["Bcc"] is None

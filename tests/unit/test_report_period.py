@@ -81,8 +81,10 @@ def test_business_intervals_skip_nights_weekends_and_holidays() -> None:
 def test_business_intervals_follow_local_time_across_dst() -> None:
     bh = BusinessHours("Europe/Berlin", (((540, 1020),),) * 7)
     rows = calendar.business_intervals(bh, dt.datetime(2026, 3, 28), dt.datetime(2026, 3, 29, 12))
-    starts = {dt.datetime.fromtimestamp(a, dt.UTC).day: dt.datetime.fromtimestamp(a, dt.UTC).hour
-              for a, _, _ in rows}
+    starts = {
+        dt.datetime.fromtimestamp(a, dt.UTC).day: dt.datetime.fromtimestamp(a, dt.UTC).hour
+        for a, _, _ in rows
+    }
     assert starts[28] == 8 and starts[29] == 7  # 09:00 CET, then 09:00 CEST
 
 
@@ -130,8 +132,14 @@ def test_interpolation_is_percentile_cont(values: list[float], expected: tuple[f
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(None, "-"), (42, "42s"), (600, "10m"), (3 * 3600 + 300, "3h05"), (2 * 86400 + 4 * 3600, "2d4h"),
-     (150 * 86400, "150d")],
+    [
+        (None, "-"),
+        (42, "42s"),
+        (600, "10m"),
+        (3 * 3600 + 300, "3h05"),
+        (2 * 86400 + 4 * 3600, "2d4h"),
+        (150 * 86400, "150d"),
+    ],
 )
 def test_duration_format(seconds: float | None, text: str) -> None:
     assert fmt.duration(seconds) == text

@@ -34,14 +34,17 @@ def _count_lookups(msg, extra=()) -> tuple[int, int]:
         looked_up.append(message_id)
         return None
 
-    assert find_ticket(
-        msg,
-        signer=SIGNER,
-        support=["support@example.com"],
-        exists=exists,
-        ticket_of_message_id=ticket_of_message_id,
-        extra_message_ids=extra,
-    ) is None
+    assert (
+        find_ticket(
+            msg,
+            signer=SIGNER,
+            support=["support@example.com"],
+            exists=exists,
+            ticket_of_message_id=ticket_of_message_id,
+            extra_message_ids=extra,
+        )
+        is None
+    )
     return len(looked_up), len(checked)
 
 

@@ -24,7 +24,9 @@ def test_lifecycle_defaults_and_the_shipped_file(tmp_path: Path) -> None:
     )
     shipped = load_config(Path(__file__).resolve().parents[2] / "config.yaml")
     assert shipped.lifecycle.auto_close_days == 7
-    custom = load(tmp_path, "lifecycle: {auto_close_days: 0.5, pending_reminder_days: 0, survey: false}\n")
+    custom = load(
+        tmp_path, "lifecycle: {auto_close_days: 0.5, pending_reminder_days: 0, survey: false}\n"
+    )
     assert (custom.lifecycle.auto_close_days, custom.lifecycle.pending_reminder_days) == (0.5, 0.0)
     assert custom.lifecycle.survey is False
 
@@ -33,7 +35,10 @@ def test_lifecycle_defaults_and_the_shipped_file(tmp_path: Path) -> None:
     ("extra", "message"),
     [
         ("lifecycle:\n  auto_close: 3\n", "config.yaml:5: lifecycle.auto_close: unknown key"),
-        ("lifecycle:\n  auto_close_days: soon\n", "config.yaml:5: lifecycle.auto_close_days: expected a number"),
+        (
+            "lifecycle:\n  auto_close_days: soon\n",
+            "config.yaml:5: lifecycle.auto_close_days: expected a number",
+        ),
         ("lifecycle:\n  survey: maybe\n", "lifecycle.survey: expected true or false"),
         ("lifecycle:\n  auto_close_days: -1\n", "lifecycle.auto_close_days: -1 must be 0 (never)"),
         (

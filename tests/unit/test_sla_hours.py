@@ -70,7 +70,8 @@ def test_fall_back_keeps_opening_at_nine_local() -> None:
 
 
 @pytest.mark.parametrize(
-    ("day", "hours"), [(dt.date(2026, 3, 29), 23), (dt.date(2026, 10, 25), 25), (dt.date(2026, 3, 1), 24)]
+    ("day", "hours"),
+    [(dt.date(2026, 3, 29), 23), (dt.date(2026, 10, 25), 25), (dt.date(2026, 3, 1), 24)],
 )
 def test_a_whole_local_day_lasts_as_long_as_the_clocks_say(day: dt.date, hours: int) -> None:
     calendar = Calendar(EVERY_DAY)
@@ -111,7 +112,9 @@ def test_is_open_and_empty_calendars() -> None:
 def test_durations_from_the_rules() -> None:
     start = berlin(2026, 11, 2, 9)
     assert OFFICE_CAL.add(start, parse_duration("1h30m")) == berlin(2026, 11, 2, 10, 30)
-    assert OFFICE_CAL.add(start, parse_duration("2d")) == berlin(2026, 11, 9, 17)  # 48 business hours
+    assert OFFICE_CAL.add(start, parse_duration("2d")) == berlin(
+        2026, 11, 9, 17
+    )  # 48 business hours
     assert Calendar(None).add(start, parse_duration("1w")) == start + dt.timedelta(weeks=1)
 
 
