@@ -24,8 +24,8 @@ def test_an_unknown_team_exits_64(site: Path, capsys: pytest.CaptureFixture[str]
 
 
 def test_a_team_known_from_tickets_or_rules_is_accepted(
-    site: Path,
-    capsys: pytest.CaptureFixture[str],  # noqa: F811
+    site: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert run(site, *WEEK, "--team", "billing", "--format", "json") == 0  # only on tickets
     assert json.loads(capsys.readouterr().out)["summary"]["created"] > 0
