@@ -125,9 +125,7 @@ def main() -> None:
         for label, args in COMMANDS:
             sql = tmp / f"{label.split()[1]}.json"
             cli = [TICKETD, *args[:2], "--config", str(config), *args[2:]]
-            subprocess.run(
-                [sys.executable, "-c", RECORD, str(sql), *cli[1:]], cwd=tmp, check=True
-            )
+            subprocess.run([sys.executable, "-c", RECORD, str(sql), *cli[1:]], cwd=tmp, check=True)
             count = len(json.loads(sql.read_text()))
             bare = [sys.executable, "-I", "-c", BARE, str(db), str(sql)]
             timed(cli, tmp), timed(bare, tmp)  # warm the page cache
