@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from peewee import Database, PostgresqlDatabase, Psycopg3Adapter, SqliteDatabase, _transaction
+from peewee import (
+    Database,
+    OperationalError,
+    PostgresqlDatabase,
+    Psycopg3Adapter,
+    SqliteDatabase,
+    _transaction,
+)
 
 from maild.errors import ConfigError
 from maild.store.models import database_proxy
@@ -129,6 +136,12 @@ def bind(db: Database) -> None:
 
 def is_sqlite(db: Database) -> bool:
     return isinstance(db, SqliteDatabase)
+
+
+def is_locked(exc: BaseException) -> bool:
+    """True for SQLite's "database is locked" (another process held the write lock for longer
+    than ``busy_timeout``): a passing condition, worth a retry, not a traceback."""
+    return isinstance(exc, OperationalError) and "is locked" in str(exc).lower()
 
 
 def write_tx(db: Database) -> _transaction:
