@@ -185,3 +185,12 @@ def test_the_acknowledgement_opens_the_ticket_in_one_sentence_on_one_line() -> N
         "thank you for writing to Example Support. We have received your message and opened "
         'ticket ACME-42: "The CSV export stops half-way".'
     ) in text.splitlines()
+
+
+@FOLDERS
+@pytest.mark.parametrize("name", NAMES)
+def test_a_body_with_trailing_blank_lines_leaves_no_gap_of_blank_lines(
+    folder: Path, name: str
+) -> None:
+    text = render(folder, name, body="Hello,\n\nmy printer is on fire.\n\n\n\n")
+    assert "\n\n\n" not in text, text
