@@ -26,7 +26,7 @@ from peewee import (
     PostgresqlDatabase,
     Psycopg3Adapter,
     SqliteDatabase,
-    _transaction,
+    _atomic,
 )
 
 from maild.errors import ConfigError
@@ -88,7 +88,7 @@ class _PostgresqlDatabase(PostgresqlDatabase):
     # Both, because peewee picks psycopg2's when it found no psycopg at import.
     psycopg2_adapter = psycopg3_adapter = _Psycopg3Adapter
 
-    def cursor(self, named_cursor=None):  # type: ignore[no-untyped-def]
+    def cursor(self, named_cursor=None):
         conn = self._state.conn
         if (
             conn is not None
@@ -144,7 +144,7 @@ def is_locked(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and "is locked" in str(exc).lower()
 
 
-def write_tx(db: Database) -> _transaction:
+def write_tx(db: Database) -> _atomic:
     """A write transaction; on SQLite it takes the write lock at BEGIN."""
     if is_sqlite(db):
         return db.atomic(lock_type="IMMEDIATE")
