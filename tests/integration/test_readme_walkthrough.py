@@ -4,8 +4,8 @@ The ```sh blocks of the "Quick start" section are taken from README.md in order 
 in a temporary copy of the repository's shipped files (config.yaml, rules/, templates/, scripts/,
 pyproject.toml, with .venv linked to this test's virtualenv): ``scripts/run`` starts the real
 daemon, swaks is the customer's and the agent's mail client. The one change made to them is the
-port: 127.0.0.1:2525 becomes a free port (in the config copy and in the commands), so the test
-never collides with a daemon someone is running. Between blocks the test waits until the daemon has
+port: 127.0.0.1:2525 becomes a free port (in the config copy and in the commands), and so does the
+web server's 8025 in the config copy, so the test never collides with a daemon someone is running. Between blocks the test waits until the daemon has
 processed the spool and delivered the outbox (a readiness check on the database, not a sleep).
 """
 
@@ -87,9 +87,10 @@ def checkout(tmp_path: Path) -> Path:
 
 
 def test_the_readme_walkthrough_runs_as_written(checkout: Path) -> None:
-    port = free_port()
+    port, http_port = free_port(), free_port()
     config = checkout / "config.yaml"
-    config.write_text(config.read_text().replace("port: 2525", f"port: {port}"))
+    text = config.read_text().replace("port: 2525", f"port: {port}")
+    config.write_text(text.replace("8025", str(http_port)))  # the web server's port too
     _install, run, *steps = quick_start_blocks()  # apt-get needs root: checked above, not run
     log = (checkout / "daemon.log").open("wb")
     daemon = subprocess.Popen(
