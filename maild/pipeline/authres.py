@@ -54,8 +54,7 @@ def parse_header(value: str) -> tuple[str, tuple[AuthResult, ...]] | None:
     results = []
     for r in parsed.results:
         props = tuple(
-            (f"{p.type}.{p.name}".lower(), str(p.value or "").strip().lower())
-            for p in r.properties
+            (f"{p.type}.{p.name}".lower(), str(p.value or "").strip().lower()) for p in r.properties
         )
         results.append(AuthResult(str(r.method).lower(), str(r.result).lower(), props))
     return str(parsed.authserv_id or "").lower(), tuple(results)

@@ -18,7 +18,9 @@ OPENDKIM = (
     "\theader.i=@example.com header.a=rsa-sha256 header.s=mail header.b=AbCdEfGh;\r\n"
     "\tdkim-atps=neutral\r\n"
 )
-OPENDMARC = f"Authentication-Results: {MX}; dmarc=pass (p=reject dis=none) header.from=example.com\r\n"
+OPENDMARC = (
+    f"Authentication-Results: {MX}; dmarc=pass (p=reject dis=none) header.from=example.com\r\n"
+)
 RSPAMD = (
     f"Authentication-Results: {MX};\r\n"
     "\tdkim=pass header.d=example.com header.s=dkim header.b=Xy3Zab12;\r\n"
@@ -50,7 +52,9 @@ def results(*header_lines: str):
 
 
 def test_postfix_with_opendkim_and_opendmarc_is_read() -> None:
-    found = results(OPENDMARC, OPENDKIM, "DKIM-Filter: OpenDKIM Filter v2.11.0 mx 4Q1\r\n", RECEIVED)
+    found = results(
+        OPENDMARC, OPENDKIM, "DKIM-Filter: OpenDKIM Filter v2.11.0 mx 4Q1\r\n", RECEIVED
+    )
     assert [(r.method, r.result) for r in found] == [
         ("dmarc", "pass"),
         ("dkim", "pass"),
@@ -94,7 +98,9 @@ def test_a_second_header_with_our_id_added_by_the_sender_does_not_win() -> None:
     ours, our MTA's dmarc=fail for the domain still wins over its pass."""
     forged = OPENDMARC
     real_fail = RSPAMD_FAIL
-    assert vouches_for(results(real_fail, RECEIVED, forged, SENDERS_RECEIVED), "example.com") is None
+    assert (
+        vouches_for(results(real_fail, RECEIVED, forged, SENDERS_RECEIVED), "example.com") is None
+    )
     assert vouches_for(results(forged, real_fail, RECEIVED), "example.com") is None
     assert vouches_for(results(real_fail, forged, RECEIVED), "example.com") is None
 
