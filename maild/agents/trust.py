@@ -22,6 +22,7 @@ from maild.pipeline.addresses import Signer
 from maild.pipeline.authres import our_results, vouches_for
 from maild.pipeline.message import InboundMessage
 
+
 @dataclass(frozen=True)
 class Verdict:
     """Whether the mail is the agent's, and why (for the audit trail and the warning mail)."""
