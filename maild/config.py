@@ -144,6 +144,14 @@ class ReportsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ThreadingConfig:
+    # Mail threaded to a ticket from someone who is not its requester, a watcher or an agent
+    # (and not sent to the ticket's signed reply address): "note" stores it as a flagged message
+    # without re-opening; "new_ticket" opens a new ticket linked to it; "append" as a reply.
+    non_participants: Literal["note", "new_ticket", "append"] = "note"
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     instance: InstanceConfig = dataclasses.field(default_factory=InstanceConfig)
     database: DatabaseConfig = dataclasses.field(default_factory=DatabaseConfig)
@@ -158,6 +166,7 @@ class Config:
     lifecycle: LifecycleConfig = dataclasses.field(default_factory=LifecycleConfig)
     reports: ReportsConfig = dataclasses.field(default_factory=ReportsConfig)
     retention: RetentionConfig = dataclasses.field(default_factory=RetentionConfig)
+    threading: ThreadingConfig = dataclasses.field(default_factory=ThreadingConfig)
     rules_dir: Path = Path("./rules")
     templates_dir: Path = Path("./templates")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
