@@ -218,7 +218,7 @@ class Worker:
         standing = self._standing(msg, sender, ticket) if not robot and author is None else None
         note = standing is not None and standing.handling == participants.NOTE
         rating = None
-        if standing is not None and standing.why == "requester":
+        if ticket is not None and standing is not None and standing.why == "requester":
             # A rating answering our survey is stored and neither re-opens a resolved ticket nor
             # starts a follow-up of a closed one.
             rating = survey.satisfaction_reply(

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import authres
+import authres  # type: ignore[import-untyped]  # the library ships no type hints
 
 AUTH_RESULTS = "authentication-results"
 RECEIVED = "received"
