@@ -13,6 +13,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -118,3 +119,42 @@ class WebDaemon:
         out = self.ticketd("tickets", "show", ref, "--json")
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
+
+
+def form_token(page: str) -> str:
+    """The hidden form token of a page served by ``GET /form``."""
+    import re
+
+    found = re.search(r'name="token" value="([^"]+)"', page)
+    assert found, "no form token on the page"
+    return found.group(1)
+
+
+def post_form(
+    url: str,
+    fields: dict[str, str],
+    files: Sequence[tuple[str, str, bytes]] = (),
+    *,
+    headers: dict[str, str] | None = None,
+    multipart: bool = True,
+) -> Answer:
+    """POST a form (multipart with ``files`` as (filename, content type, bytes), or urlencoded)
+    with aiohttp's client; returns the answer whatever its status."""
+    import asyncio
+
+    import aiohttp
+
+    async def send() -> Answer:
+        if multipart:
+            data: Any = aiohttp.FormData()
+            for name, value in fields.items():
+                data.add_field(name, value)
+            for filename, ctype, content in files:
+                data.add_field("attachments", content, filename=filename, content_type=ctype)
+        else:
+            data = fields
+        async with aiohttp.ClientSession() as session:
+            async with session.post(url, data=data, headers=headers or {}) as resp:
+                return Answer(resp.status, resp.headers, await resp.read())  # type: ignore[arg-type]
+
+    return asyncio.run(send())
