@@ -30,6 +30,7 @@ log = logging.getLogger("ticketd.web")
 ROUTE_MODULES: tuple[str, ...] = (
     "maild.web.home",
     "maild.web.form",
+    "maild.web.api",
 )
 
 
