@@ -31,6 +31,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "maild.web.home",
     "maild.web.form",
     "maild.web.api",
+    "maild.web.status",
 )
 
 

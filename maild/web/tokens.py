@@ -67,7 +67,7 @@ class StatusClaim:
 
 def issue_status_token(secret: bytes, ticket: int, email: str, now: float) -> str:
     return URLSafeSerializer(secret, salt=STATUS_SALT).dumps(
-        [ticket, recipient_mac(secret, email), int(now)]
+        [ticket, recipient_mac(secret, email), int(now * 1000)]
     )
 
 
@@ -75,7 +75,7 @@ def read_status_token(secret: bytes, token: str, *, now: float, max_days: float)
     """The claim of a genuine, unexpired token; raises :class:`TokenError` otherwise."""
     try:
         ticket, mac, issued = URLSafeSerializer(secret, salt=STATUS_SALT).loads(token)
-        claim = StatusClaim(int(ticket), str(mac), float(issued))
+        claim = StatusClaim(int(ticket), str(mac), int(issued) / 1000)
     except (BadSignature, TypeError, ValueError) as exc:
         raise TokenError(f"bad status token: {exc}") from None
     if now - claim.issued > max_days * 86400:

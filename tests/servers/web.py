@@ -158,3 +158,21 @@ def post_form(
                 return Answer(resp.status, resp.headers, await resp.read())  # type: ignore[arg-type]
 
     return asyncio.run(send())
+
+
+def sent_mails(daemon: WebDaemon) -> list[Any]:
+    """The daemon's outgoing mail (file transport), oldest first, parsed."""
+    import email
+    import email.policy
+
+    files = sorted((daemon.tmp / "var" / "sent").glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
+    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in files]
+
+
+def status_link(mail: Any) -> str | None:
+    """The ``/t/REF?k=...`` link in a mail's plain text, if any."""
+    import re
+
+    text = mail.get_body(("plain",)).get_content()
+    found = re.search(r"https?://[^\s/]+/t/[A-Z0-9]+-\d+\?k=[A-Za-z0-9_.\-]+", text)
+    return found.group(0) if found else None
