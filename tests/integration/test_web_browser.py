@@ -33,6 +33,17 @@ def wait_for(predicate: Any, timeout: float = 30.0) -> Any:
     raise TimeoutError("condition not met")
 
 
+def text_of(browser: Any, element_id: str) -> str:
+    """The element's text, or "" while the page is being replaced."""
+    from selenium.common.exceptions import WebDriverException
+
+    try:
+        found = browser.find_elements("id", element_id)
+        return found[0].text if found else ""
+    except WebDriverException:
+        return ""
+
+
 def console_errors(browser: Any) -> list[str]:
     try:
         return [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
@@ -46,6 +57,7 @@ def test_the_form_is_filled_and_sent_in_a_browser(
 ) -> None:
     from selenium.webdriver.common.by import By
 
+    console_errors(browser)  # drop what earlier tests left in the log
     set_viewport(browser, width)
     browser.get(daemon.url("/form"))
     assert horizontal_overflow(browser) == 0
@@ -88,3 +100,50 @@ def test_an_invalid_address_is_shown_again_escaped_in_the_browser(
     assert value == "<script>alert(1)</script>"  # kept, as text
     assert browser.find_elements(By.TAG_NAME, "script") == []
     assert horizontal_overflow(browser) == 0
+
+
+@pytest.mark.parametrize("width", (360, 390, 1280))
+def test_a_status_link_opens_replies_and_solves_in_a_browser(
+    browser: Any, daemon: WebDaemon, width: int
+) -> None:
+    import smtplib
+    import urllib.parse
+
+    from selenium.webdriver.common.by import By
+
+    from tests.mailgen import make_mail
+    from tests.servers.web import sent_mails, status_link
+
+    sender = f"erin{width}@customer.example"
+    with smtplib.SMTP("127.0.0.1", daemon.smtp_port, timeout=10) as client:
+        client.sendmail(
+            sender,
+            ["support@example.com"],
+            make_mail(sender=f"Erin <{sender}>", subject=f"Phone width {width}"),
+        )
+    mail = wait_for(
+        lambda: [m for m in sent_mails(daemon) if m["To"].addresses[0].addr_spec == sender]
+    )[0]
+    link = status_link(mail)
+    assert link
+    parts = urllib.parse.urlsplit(link)
+    console_errors(browser)  # drop what earlier tests left in the log
+    set_viewport(browser, width)
+    browser.get(daemon.url(f"{parts.path}?{parts.query}"))
+    assert browser.find_element(By.ID, "subject").text == f"Phone width {width}"
+    assert horizontal_overflow(browser) == 0
+    browser.find_element(By.ID, "text").send_keys("Here is more: the LED blinks red.")
+    browser.find_element(By.ID, "send-reply").click()
+    wait_for(lambda: browser.find_elements(By.ID, "notice"))
+    assert horizontal_overflow(browser) == 0
+    ref = browser.find_element(By.ID, "ref").text
+    wait_for(
+        lambda: any(m["body"].startswith("Here is more") for m in daemon.ticket(ref)["messages"])
+    )
+    browser.refresh()
+    assert "the LED blinks red" in browser.find_element(By.ID, "thread").text
+    browser.find_element(By.ID, "solve").click()
+    wait_for(lambda: text_of(browser, "status") == "resolved")
+    assert browser.find_elements(By.ID, "reopen")
+    assert horizontal_overflow(browser) == 0
+    assert console_errors(browser) == []
