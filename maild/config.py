@@ -14,6 +14,7 @@ import os
 import re
 import types
 import typing
+from collections.abc import Set
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -270,8 +271,8 @@ def where_in_file(data: Any, key: str, path: Path) -> str:
 
 
 def build_section(
-    cls: type, data: Any, *, path: Path, keypath: str, exclude: set[str] = frozenset()
-):
+    cls: type, data: Any, *, path: Path, keypath: str, exclude: Set[str] = frozenset()
+) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: {keypath or 'the top level'}: expected a mapping of keys")
     hints = typing.get_type_hints(cls)
@@ -301,7 +302,7 @@ def _convert(hint: Any, value: Any, *, where: str, keypath: str, path: Path) -> 
         if value is None:
             return None
         return _convert(args[0], value, where=where, keypath=keypath, path=path)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return build_section(hint, value, path=path, keypath=keypath)
     if origin is Literal:
         choices = get_args(hint)
@@ -345,6 +346,12 @@ def _convert(hint: Any, value: Any, *, where: str, keypath: str, path: Path) -> 
     raise ConfigError(f"{where}: {keypath}: unsupported value {value!r}")  # pragma: no cover
 
 
+@typing.overload
+def resolve_path(path: Path, base: Path) -> Path: ...
+@typing.overload
+def resolve_path(path: None, base: Path) -> None: ...
+@typing.overload
+def resolve_path(path: Path | None, base: Path) -> Path | None: ...
 def resolve_path(path: Path | None, base: Path) -> Path | None:
     """``path`` with ``~`` expanded, relative to ``base`` (the config file's folder) unless absolute."""
     if path is None:
@@ -354,25 +361,22 @@ def resolve_path(path: Path | None, base: Path) -> Path | None:
 
 
 def _resolve_paths(config: Config, base: Path) -> Config:
-    def res(p: Path | None) -> Path | None:
-        return resolve_path(p, base)
-
     inst = dataclasses.replace(
         config.instance,
-        data_dir=res(config.instance.data_dir),
-        secret_file=res(config.instance.secret_file),
+        data_dir=resolve_path(config.instance.data_dir, base),
+        secret_file=resolve_path(config.instance.secret_file, base),
     )
     out = dataclasses.replace(
         config.smtp_out,
-        directory=res(config.smtp_out.directory),
-        password_file=res(config.smtp_out.password_file),
+        directory=resolve_path(config.smtp_out.directory, base),
+        password_file=resolve_path(config.smtp_out.password_file, base),
     )
     return dataclasses.replace(
         config,
         instance=inst,
         smtp_out=out,
-        rules_dir=res(config.rules_dir),
-        templates_dir=res(config.templates_dir),
+        rules_dir=resolve_path(config.rules_dir, base),
+        templates_dir=resolve_path(config.templates_dir, base),
     )
 
 
