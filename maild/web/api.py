@@ -218,7 +218,7 @@ def routes(ctx: WebContext) -> list[web.AbstractRouteDef]:
                 actual_size=len(raw),
                 text="The message with its attachments is too large.",
             )
-        spool_id, duplicate = await ctx.db(
+        spool_id, duplicate = await ctx.write(
             store, app.db, raw, channel=channel, external_id=external_id, mail_from=email, rcpt=to
         )
         if duplicate:

@@ -140,7 +140,9 @@ def routes(ctx: WebContext) -> list[web.AbstractRouteDef]:
         )
         if len(raw) > app.config.smtp_in.max_message_bytes:
             return refuse(request, 413, "The message with its attachments is too large.", values)
-        spool_id = await ctx.db(enqueue, app.db, raw, source="web", mail_from=email, rcpt=support)
+        spool_id = await ctx.write(
+            enqueue, app.db, raw, source="web", mail_from=email, rcpt=support
+        )
         ctx.wake()
         if wants_json(request):
             return web.json_response({"spool_id": spool_id}, status=202)

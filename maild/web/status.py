@@ -102,12 +102,12 @@ def routes(ctx: WebContext) -> list[web.AbstractRouteDef]:
                 source="web",
                 client=client_ip(request),
             )
-            await ctx.db(enqueue, app.db, raw, source="web", mail_from=who.email, rcpt=to)
+            await ctx.write(enqueue, app.db, raw, source="web", mail_from=who.email, rcpt=to)
             ctx.wake()
             done = "reply"
         else:
             status = "resolved" if action == "solve" else "open"
-            changed = await ctx.db(status_store.change_status, app, who, status)
+            changed = await ctx.write(status_store.change_status, app, who, status)
             done = ("solved" if action == "solve" else "reopened") if changed else "unchanged"
         raise web.HTTPSeeOther(f"/t/{values['ref']}?k={quote(token)}&done={done}")
 
@@ -129,7 +129,7 @@ def routes(ctx: WebContext) -> list[web.AbstractRouteDef]:
         except InputError:
             email = ""
         if email and admit((lookups_address, email)):
-            await ctx.db(status_store.mail_links, app, renderer, email)
+            await ctx.write(status_store.mail_links, app, renderer, email)
         return ctx.pages.render("lookup_sent.html.j2")
 
     return [
