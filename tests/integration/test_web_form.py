@@ -214,7 +214,11 @@ def test_the_global_limit_stops_everyone(web) -> None:
 
 
 def test_while_the_database_is_locked_the_form_answers_503_and_loses_nothing(web) -> None:
-    daemon = web(database={"busy_timeout_ms": 300})
+    # A worker caught by the lock mid-message keeps its claim until the lease ends (it cannot
+    # write the failure either): a short lease lets it take the row again soon.
+    daemon = web(
+        database={"busy_timeout_ms": 300}, worker={"poll_seconds": 0.2, "lease_seconds": 3}
+    )
     accepted = []
     assert post_form(daemon.url("/form"), fields(daemon), headers=JSON).status == 202
     accepted.append(1)
@@ -235,4 +239,4 @@ def test_while_the_database_is_locked_the_form_answers_503_and_loses_nothing(web
     assert retry.status == 202
     tickets = wait_for(lambda: len(daemon.tickets()) == 2 and daemon.tickets())
     assert sorted(t["subject"] for t in tickets) == ["During the lock", "Printer on fire"]
-    assert "Traceback" not in daemon.process.output().split("worker pass failed")[0]
+    assert "error answering" not in daemon.process.output()  # no request ended in a 500

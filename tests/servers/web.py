@@ -79,7 +79,7 @@ class WebDaemon:
             tmp,
             url,
             smtp_in={"host": "127.0.0.1", "port": self.smtp_port},
-            worker={"poll_seconds": 0.2},
+            worker={"poll_seconds": 0.2, **overrides.pop("worker", {})},
             http=http,
             **overrides,
         )
