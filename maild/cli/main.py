@@ -15,7 +15,18 @@ from collections.abc import Sequence
 from maild import __version__
 from maild.errors import TicketdError
 
-COMMANDS = ("run", "inject", "tickets", "spool", "outbox", "rules", "sla", "imap", "report")
+COMMANDS = (
+    "run",
+    "inject",
+    "tickets",
+    "spool",
+    "outbox",
+    "rules",
+    "sla",
+    "imap",
+    "report",
+    "links",
+)
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
