@@ -14,6 +14,22 @@ import limits
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from maild.config import HttpConfig
+from maild.errors import ConfigError
+
+RATE_KEYS = ("form_rate_per_ip", "form_rate_total", "api_rate_per_channel", "lookup_rate")
+
+
+def check_rates(http: HttpConfig) -> None:
+    """Every configured rate parses (``20/hour;240/day``), else ConfigError naming the key."""
+    for key in RATE_KEYS:
+        try:
+            limits.parse_many(getattr(http, key))
+        except ValueError:
+            raise ConfigError(
+                f"http.{key}: {getattr(http, key)!r} is not a rate like 20/hour;240/day"
+            ) from None
+
 
 class Limiter:
     def __init__(self) -> None:
