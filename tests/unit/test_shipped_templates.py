@@ -56,7 +56,7 @@ def context(name: str, *, body: str = BODY, agent_name: str = "Alice") -> dict[s
         "agent": {"email": "alice@example.com", "name": agent_name},
         "instance": {"name": "Example Support", "support_address": "support@example.com"},
         "reply_marker": REPLY_MARKER,
-        "status_url": "https://help.example.com/t/ACME-42?k=WzQyLCJhYmMiLDFd.sig",
+        "status_url": "http://127.0.0.1:8025/t/ACME-42?k=eyJ0IjoiQUNNRS00MiJ9.Zq3x9w.s1gn4ture",
         "survey": {
             "links": [
                 {
