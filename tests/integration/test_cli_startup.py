@@ -19,7 +19,16 @@ from tests.conftest import base_config
 
 # Libraries a read command never needs: charts, templates, the web server, the classifier, the
 # PostgreSQL driver (on SQLite), SMTP intake and the mail parser.
-HEAVY = ("matplotlib", "jinja2", "aiohttp", "sklearn", "psycopg", "aiosmtpd", "mailparser", "limits")
+HEAVY = (
+    "matplotlib",
+    "jinja2",
+    "aiohttp",
+    "sklearn",
+    "psycopg",
+    "aiosmtpd",
+    "mailparser",
+    "limits",
+)
 
 RUN = """
 import contextlib, io, json, sys
