@@ -20,6 +20,9 @@ from maild.app import App
 from maild.config import config_from_dict
 from maild.store.models import ALL_MODELS, database_proxy
 
+# The relay, Dovecot and daemon fixtures (tests/servers/fixtures.py).
+pytest_plugins = ["tests.servers.fixtures"]
+
 # A copy of the shared real-world corpus (PROVENANCE.md there names the source projects).
 CORPUS = Path(__file__).resolve().parent / "corpus" / "data"
 PG_ADMIN_DSN = os.environ.get("TICKETD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -87,7 +90,17 @@ def pg_url() -> Iterator[str]:
         admin.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what needs a server, so that ``-m postgres`` or ``-m "not dovecot"`` selects it."""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        if "pg_url" in names:
+            item.add_marker(pytest.mark.postgres)
+        if "dovecot" in names:
+            item.add_marker(pytest.mark.dovecot)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'var' / 'ticketd.db'}"

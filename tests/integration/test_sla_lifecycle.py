@@ -270,3 +270,43 @@ def test_schedule_jobs_sweeps_every_minute_and_survives_errors(
     with caplog.at_level(logging.ERROR, logger="ticketd.jobs"):
         jobs.scheduler.run_all()
     assert "job sla_sweep failed" in caplog.text
+
+
+# -- lifecycle mail (surveys, pending reminders) to requesters that are robots.
+
+
+BULK = {"Precedence": "bulk", "List-Id": "<alerts.monitor.test>"}
+
+
+def robot_ticket(app: App, holder) -> Ticket:
+    raw = make_mail(
+        sender="Monitor <alerts@monitor.test>",
+        subject="Disk full on web1",
+        body="Disk / is 98% full.",
+        headers=BULK,
+    )
+    result = deliver(app, holder, raw, T0).result
+    return Ticket.get_by_id(int(result.split()[1].split("-")[1]))
+
+
+def test_no_survey_to_a_ticket_opened_by_bulk_mail(app: App) -> None:
+    holder = write_rules(app)
+    ticket = robot_ticket(app, holder)
+    with write_tx(app.db):
+        lifecycle.set_status(
+            app, holder.rules, fresh(ticket), "resolved", actor="bob@example.com", at=T0 + H
+        )
+    assert outbox(ticket, "survey") == []
+
+
+def test_no_pending_reminder_to_a_ticket_opened_by_bulk_mail(app: App, tmp_path: Path) -> None:
+    holder = write_rules(app)
+    cli = Cli(app, write_config(app, tmp_path))
+    ticket = robot_ticket(app, holder)
+    with write_tx(app.db):
+        lifecycle.set_status(
+            app, holder.rules, fresh(ticket), "pending", actor="bob@example.com", at=T0 + H
+        )
+    cli.sla_check(T0 + 4 * DAY)
+    assert outbox(ticket, "reminder") == []
+    assert [e["template"] for e in events(ticket, "auto_reply_suppressed")] == ["pending_reminder"]
