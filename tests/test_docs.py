@@ -26,6 +26,7 @@ from maild import config as config_module
 from maild import spool
 from maild.app import App
 from maild.cli.main import build_parser, main
+from maild.config_imap import MailboxConfig
 from maild.notify.compose import context as compose_context
 from maild.pipeline.message import Address
 from maild.store.models import Ticket
@@ -179,9 +180,7 @@ def readme_config_keys(readme: str) -> set[str]:
 
 def mailbox_keys() -> set[str]:
     """Keys of one ``imap.mailboxes`` entry, with those of its ``oauth2`` section."""
-    schema = getattr(config_module, "MailboxConfig", None)
-    if schema is None:  # before the schema moved into maild/config.py
-        from maild.intake.imap import MailboxConfig as schema
+    schema = MailboxConfig
     keys = set()
     hints = typing.get_type_hints(schema)
     for field in dataclasses.fields(schema):
