@@ -164,6 +164,15 @@ def test_inject_tempfails_when_the_spool_cannot_be_written(tmp_path: Path) -> No
     assert out.returncode == 75, (out.stdout, out.stderr)
 
 
+def test_inject_reports_a_database_it_cannot_open_on_stderr(tmp_path: Path) -> None:
+    config, _port = write_config(tmp_path, "postgresql://nobody@127.0.0.1:1/nothing")
+    out = ticketd(config, "inject", stdin=make_mail())
+    assert out.returncode == 75, (out.stdout, out.stderr)  # EX_TEMPFAIL: the MTA keeps the mail
+    assert out.stdout == b""
+    assert out.stderr.startswith(b"ticketd: database.url: cannot open postgresql://"), out.stderr
+    assert b"Traceback" not in out.stderr
+
+
 def test_config_errors_name_file_line_and_key(tmp_path: Path) -> None:
     config, _port = write_config(tmp_path)
     config.write_text(config.read_text() + "smtp_inn: {port: 1}\n")
