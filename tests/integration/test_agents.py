@@ -285,7 +285,8 @@ def test_forged_agent_mail_is_a_customer_reply_and_warns_the_agent(app: App) -> 
 def test_authentication_results_to_the_plain_address(app: App, header: str, trusted: bool) -> None:
     ticket = new_ticket(app)
     raw = gmail_reply(app, ticket, "#priority urgent\nOn it.", to="support@example.com")
-    deliver(app, f"Authentication-Results: {header}\r\n".encode() + raw)
+    received = b"Received: from mail.example.com by mx.example.com (Postfix) id 4Q1\r\n"
+    deliver(app, f"Authentication-Results: {header}\r\n".encode() + received + raw)
     assert (fresh(ticket).priority == "urgent") is trusted
     assert bool(actions(ticket, "forgery_suspected")) is not trusted
 
@@ -423,10 +424,13 @@ def test_survey_rating_after_an_internal_notification_is_still_a_rating(app: App
     deliver(app, gmail_reply(app, ticket, "#status resolved\n#assign Bob\nRefund sent."))
     assert fresh(ticket).status == "resolved"
     assert [k for k, _, _ in mails(ticket) if k == "survey"]
+    survey = Message.get((Message.ticket == ticket) & (Message.kind == "survey"))
     deliver(
         app,
         make_mail(
-            subject=f"Re: [ACME-{ticket.id}] Refund for invoice 7", body="5\n\nQuick and friendly."
+            subject=f"Re: [ACME-{ticket.id}] Refund for invoice 7",
+            in_reply_to=f"<{survey.message_id}>",  # ratings count only through the survey
+            body="5\n\nQuick and friendly.",
         ),
     )
     ticket = fresh(ticket)
@@ -465,8 +469,10 @@ def test_rating_a_closed_ticket_by_the_survey_link_starts_no_followup(app: App) 
     deliver(app, gmail_reply(app, ticket, "#close\n#note\nclosing"))
     assert fresh(ticket).status == "closed"
     before = Ticket.select().count()
-    deliver(app, make_mail(subject=f"[ACME-{ticket.id}] Rating: 4", body="4\r\n\r\n"))
+    link = signed(app, ticket)  # where the survey's mailto links write
+    deliver(app, make_mail(to=link, subject=f"[ACME-{ticket.id}] Rating: 4", body="4\r\n\r\n"))
     assert Ticket.select().count() == before
+    assert fresh(ticket).satisfaction_rating == 4
 
 
 def test_ok_but_still_broken_reopens(app: App) -> None:
