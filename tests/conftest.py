@@ -168,3 +168,37 @@ def browser() -> Iterator[Any]:
         missing(why)
     with chromium.chromium() as driver:
         yield driver
+
+
+def rendered_context(app: App, template: str = "ack") -> dict[str, Any]:
+    """The variables ``notify/compose.py`` really hands the renderer for ``template``: the first
+    ticket, answering its first message, queued (and rolled back) through ``queue_mail``."""
+    from maild.notify.compose import queue_mail
+    from maild.notify.templates import Renderer
+    from maild.pipeline.message import Address
+    from maild.store.models import Ticket
+
+    seen: list[dict[str, Any]] = []
+
+    class Recording(Renderer):
+        def render(self, name: str, context: dict[str, Any]) -> Any:
+            seen.append(dict(context))
+            return super().render(name, context)
+
+    ticket = Ticket.get()
+    requester = ticket.requester
+    with app.db.atomic() as tx:
+        queue_mail(
+            app,
+            Recording(app.config.templates_dir),
+            ticket,
+            template=template,
+            to=[Address(requester.email, requester.name)],
+            now=app.clock.now(),
+            kind="auto",
+            automatic=False,
+            answering=ticket.messages.get(),
+            agent=Address("alice@example.com", "Alice"),
+        )
+        tx.rollback()
+    return seen[-1]

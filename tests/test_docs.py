@@ -27,11 +27,9 @@ from maild import spool
 from maild.app import App
 from maild.cli.main import build_parser, main
 from maild.config_imap import MailboxConfig
-from maild.notify.compose import context as compose_context
-from maild.pipeline.message import Address
 from maild.store.models import Ticket
 from maild.worker import make_worker
-from tests.conftest import base_config
+from tests.conftest import base_config, rendered_context
 from tests.mailgen import make_mail
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -244,8 +242,7 @@ def rendered_variables(ctx: dict[str, Any]) -> set[str]:
 def test_every_template_variable_is_documented_and_every_documented_one_is_rendered(
     ticket_app: App,
 ) -> None:
-    ticket = Ticket.get()
-    ctx = compose_context(ticket_app, ticket, ticket.messages.get(), Address("a@example.com"))
+    ctx = rendered_context(ticket_app)
     text = TEMPLATES_README.read_text()
     base = {
         name

@@ -28,13 +28,13 @@ from maild.notify.compose import (
     outgoing_subject,
     valid_address,
 )
-from maild.notify.compose import context as compose_context
 from maild.notify.loop import refusal, robot_address, suppress
 from maild.notify.templates import MAX_OUTPUT_CHARS, Renderer, TemplateFailure
 from maild.pipeline.message import Address
 from maild.store.db import write_tx
 from maild.store.models import Contact, OutboxEntry, Suppression, Ticket
 from maild.worker import make_worker
+from tests.conftest import rendered_context
 from tests.mailgen import make_mail
 
 NOW = dt.datetime(2026, 11, 2, 9, 0)
@@ -258,6 +258,7 @@ def context(**ticket: Any) -> dict[str, Any]:
         "agent": {"email": "", "name": ""},
         "instance": {"name": "Test Support", "support_address": "support@example.com"},
         "reply_marker": "##- Please type your reply above this line -##",
+        "status_url": "",
     }
 
 
@@ -288,9 +289,7 @@ def rendered_variables(ctx: dict[str, Any]) -> set[str]:
 def test_every_documented_variable_is_one_compose_renders_and_back(sqlite_app: App) -> None:
     entry_id = spool.enqueue(sqlite_app.db, make_mail(), source="pipe")
     make_worker(sqlite_app).run_once(ids=[entry_id])
-    ticket = Ticket.get()
-    message = ticket.messages.get()
-    ctx = compose_context(sqlite_app, ticket, message, Address("alice@example.com", "Alice"))
+    ctx = rendered_context(sqlite_app)
     documented = documented_variables(
         (TEMPLATES / "README.md").read_text(), "## Variables (every template gets all of them)"
     )
