@@ -79,7 +79,7 @@ class SmtpOutConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ImapConfig:
-    mailboxes: tuple[dict[str, Any], ...] = ()  # validated by maild.intake.imap
+    mailboxes: tuple[dict[str, Any], ...] = ()  # schema: maild.config_imap (validated where used)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,6 +20,9 @@ from maild.app import App
 from maild.config import config_from_dict
 from maild.store.models import ALL_MODELS, database_proxy
 
+# The relay, Dovecot and daemon fixtures (tests/servers/fixtures.py).
+pytest_plugins = ["tests.servers.fixtures"]
+
 # A copy of the shared real-world corpus (PROVENANCE.md there names the source projects).
 CORPUS = Path(__file__).resolve().parent / "corpus" / "data"
 PG_ADMIN_DSN = os.environ.get("TICKETD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -87,7 +90,17 @@ def pg_url() -> Iterator[str]:
         admin.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what needs a server, so that ``-m postgres`` or ``-m "not dovecot"`` selects it."""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        if "pg_url" in names:
+            item.add_marker(pytest.mark.postgres)
+        if "dovecot" in names:
+            item.add_marker(pytest.mark.dovecot)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'var' / 'ticketd.db'}"
@@ -155,3 +168,37 @@ def browser() -> Iterator[Any]:
         missing(why)
     with chromium.chromium() as driver:
         yield driver
+
+
+def rendered_context(app: App, template: str = "ack") -> dict[str, Any]:
+    """The variables ``notify/compose.py`` really hands the renderer for ``template``: the first
+    ticket, answering its first message, queued (and rolled back) through ``queue_mail``."""
+    from maild.notify.compose import queue_mail
+    from maild.notify.templates import Renderer
+    from maild.pipeline.message import Address
+    from maild.store.models import Ticket
+
+    seen: list[dict[str, Any]] = []
+
+    class Recording(Renderer):
+        def render(self, name: str, context: dict[str, Any]) -> Any:
+            seen.append(dict(context))
+            return super().render(name, context)
+
+    ticket = Ticket.get()
+    requester = ticket.requester
+    with app.db.atomic() as tx:
+        queue_mail(
+            app,
+            Recording(app.config.templates_dir),
+            ticket,
+            template=template,
+            to=[Address(requester.email, requester.name)],
+            now=app.clock.now(),
+            kind="auto",
+            automatic=False,
+            answering=ticket.messages.get(),
+            agent=Address("alice@example.com", "Alice"),
+        )
+        tx.rollback()
+    return seen[-1]

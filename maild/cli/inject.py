@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from maild.cli.common import add_config_option, config_of
@@ -32,7 +33,7 @@ def cmd_inject(args: argparse.Namespace) -> int:
         app = App.open(config)
     except TicketdError as exc:
         # The MTA must keep the message and retry: a database we cannot open is temporary.
-        print(f"ticketd: {exc}")
+        print(f"ticketd: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
     try:
         return inject(

@@ -1,5 +1,8 @@
 """``ticketd sla check [--at TIME]``: run the SLA and lifecycle sweep once, as if the clock read TIME.
 
+Only the sweep's notion of now moves: what it records (escalations, status changes) is dated
+TIME, while the mail it queues is due by the real clock.
+
 TIME is ISO 8601, with an offset or naive meaning UTC (default: now). Prints one line per action
 (escalations, reminders, auto-resolve, auto-close) and a summary; exit 0, or 1 when an action
 failed (it is rolled back and tried again by the next sweep). Broken rules are a configuration
@@ -32,7 +35,7 @@ def parse_at(value: str | None) -> dt.datetime:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from maild.app import App
-    from maild.clock import FixedClock, iso
+    from maild.clock import iso
     from maild.routing.reload import RulesHolder
     from maild.sla.sweep import Sweep
     from maild.store.db import is_locked
@@ -43,7 +46,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         return bad_time(args.at)
     config = config_of(args)
     holder = RulesHolder.open(config.rules_dir, config.templates_dir)
-    app = App.open(config, clock=FixedClock(now))
+    # The sweep acts as of ``now``; the app keeps the real clock, so the mail it queues is due
+    # when it is queued (a running daemon sends it at once), not at TIME.
+    app = App.open(config)
     try:
         run = Sweep(app, holder.rules, now)
         done = run.run()

@@ -421,6 +421,7 @@ def queue_mail(
         raw=raw,
         created_at=now,
     )
+    queued = app.clock.now()  # due when queued (``sla check --at`` passes a ``now`` of its own)
     entry = OutboxEntry.create(
         ticket=ticket,
         message=row,
@@ -428,8 +429,8 @@ def queue_mail(
         mail_from=support,
         rcpt_tos=json.dumps(recipients),
         raw=raw,
-        created_at=now,
-        next_attempt_at=now,
+        created_at=queued,
+        next_attempt_at=queued,
         auto_to=to[0].email.lower() if automatic else None,
     )
     store.add_event(

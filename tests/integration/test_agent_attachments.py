@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
+
 from maild.app import App
-from tests.integration.test_agents import (  # noqa: F401  (the app fixture)
-    app,
-    deliver,
-    fresh,
-    gmail_reply,
-    last_outbox,
-    mails,
-    new_ticket,
-)
+from tests.agentkit import agents_app, deliver, fresh, gmail_reply, last_outbox, mails, new_ticket
 
 
-def test_agent_attachments_reach_the_customer(app: App) -> None:  # noqa: F811
+@pytest.fixture
+def app(app_factory: Callable[..., App], any_db_url: str) -> App:
+    """SQLite and PostgreSQL, with the agents and rules of tests.agentkit."""
+    return agents_app(app_factory, any_db_url)
+
+
+def test_agent_attachments_reach_the_customer(app: App) -> None:
     ticket = new_ticket(app)
     since = last_outbox()
     pdf = b"%PDF-1.4 refund confirmation"
@@ -38,7 +40,7 @@ def test_agent_attachments_reach_the_customer(app: App) -> None:  # noqa: F811
     assert "the confirmation is attached" in answer.get_body(("plain",)).get_content()
 
 
-def test_a_notes_attachments_are_not_sent(app: App) -> None:  # noqa: F811
+def test_a_notes_attachments_are_not_sent(app: App) -> None:
     ticket = new_ticket(app)
     since = last_outbox()
     deliver(
@@ -54,7 +56,7 @@ def test_a_notes_attachments_are_not_sent(app: App) -> None:  # noqa: F811
     assert fresh(ticket).status == "new"
 
 
-def test_an_answer_that_cannot_be_sent_is_reported_to_the_agent(app: App) -> None:  # noqa: F811
+def test_an_answer_that_cannot_be_sent_is_reported_to_the_agent(app: App) -> None:
     from maild.store.models import Contact
 
     ticket = new_ticket(app)

@@ -6,137 +6,41 @@ notes, invalid commands, notifications, watchers, forgeries and two agents answe
 
 from __future__ import annotations
 
-import email
 import json
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from email import policy
-from email.message import EmailMessage
-from email.utils import parseaddr
 
 import pytest
 
 from maild import spool
 from maild.app import App
-from maild.pipeline.addresses import Signer
-from maild.pipeline.quotes import REPLY_MARKER
 from maild.store.db import connection, is_sqlite
-from maild.store.models import Event, Message, OutboxEntry, SpoolEntry, Ticket, Watcher
+from maild.store.models import Message, SpoolEntry, Ticket, Watcher
 from maild.worker import StoreContext, make_worker
+from tests.agentkit import (
+    ALICE,
+    ALICE_ADDR,
+    CAROL,
+    MX,
+    ROUTING,
+    actions,
+    agents_app,
+    deliver,
+    fresh,
+    gmail_reply,
+    last_outbox,
+    mails,
+    new_ticket,
+    signed,
+)
 from tests.mailgen import make_mail
-
-PEOPLE = """\
-agents:
-  - {email: alice@example.com, name: Alice Agent, teams: [billing]}
-  - {email: bob@example.com, name: Bob, teams: [billing, tech]}
-  - {email: dave@example.com, name: Dave, teams: [tech]}
-teams:
-  billing: {assign: round_robin}
-  tech: {assign: none}
-"""
-ROUTING = """\
-rules:
-  - name: Acknowledge
-    then: {reply: ack}
-  - name: Billing
-    when: {subject: {contains: [invoice, refund]}}
-    then: {team: billing, notify: {template: notify_new, to: [team]}}
-  - name: Tech
-    when: {subject: {contains: [crash]}}
-    then: {team: tech}
-  - name: Customer replied
-    on: customer_reply
-    then: {notify: {template: notify_reply, to: [assignee]}}
-  - name: Answered tickets wait for the customer
-    on: agent_reply
-    when: {status: {equals: [new, open]}}
-    then: {status: pending}
-"""
-MX = "mx.example.com"
-CAROL = "carol@customer.test"
-ALICE = "Alice Agent <alice@example.com>"
-ALICE_ADDR = "alice@example.com"
 
 
 @pytest.fixture
 def app(app_factory: Callable[..., App], any_db_url: str) -> App:
-    """SQLite and PostgreSQL, with the agents and rules above and our MTA's authserv-id."""
-    made = app_factory(any_db_url, agents={"authserv_id": MX})
-    (made.config.rules_dir / "10-people.yaml").write_text(PEOPLE)
-    (made.config.rules_dir / "20-routing.yaml").write_text(ROUTING)
-    return made
-
-
-def deliver(app: App, raw: bytes, rcpt: tuple[str, ...] = ()) -> SpoolEntry:
-    entry_id = spool.enqueue(app.db, raw, source="pipe", rcpt_tos=rcpt)
-    make_worker(app).run_once(ids=[entry_id])
-    entry = SpoolEntry.get_by_id(entry_id)
-    assert entry.status == "done", entry.last_error
-    return entry
-
-
-def mails(ticket: Ticket, since: int = 0) -> list[tuple[str, list[str], EmailMessage]]:
-    rows = (
-        OutboxEntry.select()
-        .where((OutboxEntry.ticket == ticket) & (OutboxEntry.id > since))
-        .order_by(OutboxEntry.id)
-    )
-    return [
-        (
-            r.kind,
-            json.loads(r.rcpt_tos),
-            email.message_from_bytes(bytes(r.raw), policy=policy.default),
-        )
-        for r in rows
-    ]
-
-
-def last_outbox() -> int:
-    row = OutboxEntry.select().order_by(OutboxEntry.id.desc()).first()
-    return row.id if row else 0
-
-
-def signed(app: App, ticket: Ticket, agent: str | None = None) -> str:
-    """The ticket's signed reply address (what customers see), or ``agent``'s own."""
-    signer = Signer(app.config.prefix, app.secret)
-    if agent is None:
-        return signer.reply_address("support@example.com", ticket.id)
-    return signer.agent_reply_address("support@example.com", ticket.id, agent)
-
-
-def actions(ticket: Ticket, action: str) -> list[Event]:
-    return list(
-        Event.select().where((Event.ticket == ticket) & (Event.action == action)).order_by(Event.id)
-    )
-
-
-def new_ticket(app: App, subject: str = "Refund for invoice 7", **kw: str) -> Ticket:
-    kw.setdefault("message_id", f"<{uuid.uuid4().hex}@customer.test>")
-    deliver(app, make_mail(subject=subject, **kw))
-    return Ticket.get(Ticket.subject == subject)
-
-
-def gmail_reply(
-    app: App, ticket: Ticket, top: str, *, sender: str = ALICE, to: str | None = None, **kw: str
-) -> bytes:
-    """An agent's Gmail-style reply to the notification about ``ticket``, ``top`` typed above."""
-    notification = f"{REPLY_MARKER}\n\nNew ticket ACME-{ticket.id}\n\nHello, my printer is on fire."
-    quote = "\n".join(f"> {line}" for line in notification.splitlines())
-    own = signed(app, ticket, parseaddr(sender)[1])  # the Reply-To of that agent's notification
-    body = f"{top}\n\nOn Mon, Nov 2, 2026 at 10:30 AM Test Support <{own}> wrote:\n{quote}\n"
-    return make_mail(
-        sender=sender,
-        to=to or own,
-        subject=f"Re: [ACME-{ticket.id}] {ticket.subject}",
-        body=body,
-        **kw,
-    )
-
-
-def fresh(ticket: Ticket) -> Ticket:
-    return Ticket.get_by_id(ticket.id)
+    """SQLite and PostgreSQL, with the agents and rules of tests.agentkit."""
+    return agents_app(app_factory, any_db_url)
 
 
 # -- replies -------------------------------------------------------------------------------------
@@ -492,3 +396,93 @@ def test_two_agents_answering_at_once_lose_nothing(app: App) -> None:
         "alice@example.com",
         "bob@example.com",
     ]
+
+
+# -- defects found in agents' mail (commands, spam tickets) and in surveys, with the worker.
+
+
+def test_an_overlong_command_line_does_not_send_the_note_below_it(app: App) -> None:
+    """A #cc line over the length limit used to end the command block: the #note under it and
+    the internal text went to the customer as the answer."""
+    ticket = new_ticket(app)
+    since = last_outbox()
+    many = " ".join(f"+watcher{i}@partner.test" for i in range(60))
+    deliver(
+        app, gmail_reply(app, ticket, f"#cc {many}\n#note\nInternal: this customer is a fraud.")
+    )
+    sent = mails(ticket, since)
+    assert not [rcpt for kind, rcpt, _ in sent if CAROL in rcpt]
+    assert not [m for _, _, m in sent if "fraud" in m.get_content()]
+    assert actions(ticket, "commands_rejected")
+    assert fresh(ticket).first_response_at is None
+
+
+def test_survey_rating_after_an_internal_notification_is_still_a_rating(app: App) -> None:
+    """Resolving with #assign sends the new assignee a notification after the survey; the
+    customer's "5" must still be a rating, not a reply that re-opens the ticket."""
+    ticket = new_ticket(app)
+    deliver(app, gmail_reply(app, ticket, "#status resolved\n#assign Bob\nRefund sent."))
+    assert fresh(ticket).status == "resolved"
+    assert [k for k, _, _ in mails(ticket) if k == "survey"]
+    survey = Message.get((Message.ticket == ticket) & (Message.kind == "survey"))
+    deliver(
+        app,
+        make_mail(
+            subject=f"Re: [ACME-{ticket.id}] Refund for invoice 7",
+            in_reply_to=f"<{survey.message_id}>",  # ratings count only through the survey
+            body="5\n\nQuick and friendly.",
+        ),
+    )
+    ticket = fresh(ticket)
+    assert (ticket.status, ticket.satisfaction_rating) == ("resolved", 5)
+
+
+def test_a_trusted_agent_mail_on_a_spam_ticket_is_not_silently_dropped(app: App) -> None:
+    (app.config.rules_dir / "20-routing.yaml").write_text(
+        ROUTING + "  - name: Spam\n    when: {subject: {contains: [casino]}}\n"
+        "    then: {spam: true}\n"
+    )
+    ticket = new_ticket(app, subject="Refund for casino invoice")
+    assert fresh(ticket).spam and fresh(ticket).status == "closed"
+    since = last_outbox()
+    deliver(app, gmail_reply(app, ticket, "#status open\nSorry, our filter caught your mail."))
+    ticket = fresh(ticket)
+    stored = (
+        Message.select()
+        .where(Message.ticket == ticket, Message.direction == "in")
+        .order_by(Message.id)[-1]
+    )
+    sent = [kind for kind, _, _ in mails(ticket, since)]
+    # Either applied (answer sent / status changed) or the agent is told; never nothing at all.
+    assert ticket.status == "open" or sent, (stored.kind, sent)
+    assert not (stored.kind == "agent" and "agent" not in sent)
+    assert (ticket.status, ticket.spam) == ("open", False)
+    # Re-opened, it is a ticket again: the customer's reply reaches the assignee.
+    since = last_outbox()
+    deliver(app, make_mail(subject=f"Re: [ACME-{ticket.id}] casino", body="Thanks, so my refund?"))
+    assert [k for k, _, _ in mails(ticket, since) if k == "notify"]
+
+
+def test_rating_a_closed_ticket_by_the_survey_link_starts_no_followup(app: App) -> None:
+    ticket = new_ticket(app)
+    deliver(app, gmail_reply(app, ticket, "#status resolved\nRefund sent."))
+    deliver(app, gmail_reply(app, ticket, "#close\n#note\nclosing"))
+    assert fresh(ticket).status == "closed"
+    before = Ticket.select().count()
+    link = signed(app, ticket)  # where the survey's mailto links write
+    deliver(app, make_mail(to=link, subject=f"[ACME-{ticket.id}] Rating: 4", body="4\r\n\r\n"))
+    assert Ticket.select().count() == before
+    assert fresh(ticket).satisfaction_rating == 4
+
+
+def test_ok_but_still_broken_reopens(app: App) -> None:
+    ticket = new_ticket(app)
+    deliver(app, gmail_reply(app, ticket, "#status resolved\nRefund sent."))
+    deliver(
+        app,
+        make_mail(
+            subject=f"Re: [ACME-{ticket.id}] Refund for invoice 7",
+            body="Ok, but the refund has not arrived yet. Please check again.",
+        ),
+    )
+    assert fresh(ticket).status == "open"

@@ -12,7 +12,7 @@ import smtplib
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from maild.pipeline.quotes import REPLY_MARKER
+from tests.agentkit import PEOPLE, ROUTING
 from tests.conftest import base_config
-from tests.integration.test_agents import PEOPLE, ROUTING
 from tests.servers.daemon import DaemonProcess, free_port
 from tests.servers.relay import Received, Relay
 
@@ -33,8 +33,8 @@ ALICE = "alice@example.com"
 class Desk:
     """The daemon, its relay and its config."""
 
-    def __init__(self, tmp: Path) -> None:
-        self.relay = Relay().start()
+    def __init__(self, tmp: Path, relay: Relay, start_daemon: Callable[..., DaemonProcess]) -> None:
+        self.relay = relay
         self.port = free_port()
         data = base_config(
             tmp,
@@ -53,7 +53,7 @@ class Desk:
         (tmp / "rules" / "10-people.yaml").write_text(PEOPLE)
         (tmp / "rules" / "20-routing.yaml").write_text(ROUTING)
         (tmp / "var").mkdir(exist_ok=True)
-        self.daemon = DaemonProcess(self.config, self.port, tmp / "daemon.log").start()
+        self.daemon = start_daemon(self.config, self.port)
 
     def send(self, mail_from: str, rcpt: str, msg: EmailMessage) -> None:
         with smtplib.SMTP("127.0.0.1", self.port, timeout=10) as smtp:
@@ -90,16 +90,11 @@ class Desk:
         )
         return json.loads(out.stdout)
 
-    def stop(self) -> None:
-        self.daemon.stop()
-        self.relay.stop()
-
 
 @pytest.fixture
-def desk(tmp_path: Path) -> Iterator[Desk]:
-    running = Desk(tmp_path)
-    yield running
-    running.stop()
+def desk(tmp_path: Path, relay: Relay, start_daemon: Callable[..., DaemonProcess]) -> Desk:
+    """The daemon and its relay (both stopped by their fixtures)."""
+    return Desk(tmp_path, relay, start_daemon)
 
 
 def text_of(msg: EmailMessage) -> str:

@@ -33,21 +33,9 @@ from maild.intake.imap import (
 from maild.store.models import ImapState, SpoolEntry, Ticket
 from tests.conftest import base_config, missing
 from tests.mailgen import make_mail
-from tests.servers.dovecot import Dovecot, available
+from tests.servers.dovecot import Dovecot
 
 # -- fixtures and helpers -----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def dovecot() -> Iterator[Dovecot]:
-    if not available():
-        missing("Dovecot is not available (apt-get install -y dovecot-imapd; tests run as root)")
-    server = Dovecot()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture

@@ -15,19 +15,18 @@ import psycopg
 from ruamel.yaml import YAML
 
 from tests.conftest import _truncate_pg, base_config
-from tests.integration.test_daemon import wait_until
 from tests.mailgen import make_mail
-from tests.servers.daemon import DaemonProcess, free_port
+from tests.servers.daemon import free_port, wait_until
 
 MESSAGES = 40
 TWICE = 10  # the first ten go to both instances
 
 
 def test_two_instances_on_one_postgresql_store_and_send_everything_once(
-    tmp_path: Path, pg_url: str
+    tmp_path: Path, pg_url: str, start_daemon
 ) -> None:
     _truncate_pg(pg_url)
-    daemons = []
+    configs = []
     for n in (1, 2):
         port = free_port()
         data = base_config(
@@ -39,9 +38,8 @@ def test_two_instances_on_one_postgresql_store_and_send_everything_once(
         path = tmp_path / f"config{n}.yaml"
         with path.open("w") as fh:
             YAML().dump(data, fh)  # the same data_dir: one signing secret, one sent folder
-        daemons.append(DaemonProcess(path, port, tmp_path / f"daemon{n}.log"))
-    daemons[0].start()  # creates the schema and the secret first
-    daemons[1].start()
+        configs.append((path, port, tmp_path / f"daemon{n}.log"))
+    daemons = [start_daemon(*c) for c in configs]  # the first creates the schema and the secret
     try:
         mails = [
             make_mail(

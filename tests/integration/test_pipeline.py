@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 
+from peewee import IntegrityError
+
 from maild import spool
 from maild.app import App
 from maild.pipeline.addresses import Signer
-from maild.store.models import Attachment, Event, Message, SpoolEntry, Ticket
+from maild.store.models import Attachment, Event, Message, SpoolEntry, Ticket, Watcher
 from maild.store.tickets import ticket_detail
-from maild.worker import make_worker
+from maild.worker import Worker, make_worker
 from tests.mailgen import make_mail
 
 
@@ -257,3 +259,135 @@ def test_crash_before_commit_leaves_message_pending_and_it_is_done_once(app: App
     make_worker(app).run_once()
     assert Ticket.select().count() == 1 and inbound() == 1
     assert SpoolEntry.get_by_id(entry_id).status == "done"
+
+
+# -- only a duplicate Message-ID counts as "duplicate (concurrent)".
+# The worker caught every IntegrityError of the store transaction and marked the spool row done as
+# a concurrent duplicate. A constraint violation of any other kind (in a hook, a rule, a future
+# table) therefore dropped the message silently: done, no ticket message, no retry, no quarantine.
+# Now the row is done as a duplicate only when the message's de-duplication key is in fact stored;
+# anything else is a failure that is retried, then quarantined.
+
+
+def test_an_unrelated_integrity_error_is_retried_not_dropped(app: App) -> None:
+    def hook(ctx) -> None:
+        raise IntegrityError("NOT NULL constraint failed: something.else")
+
+    entry_id = spool.enqueue(app.db, make_mail(), source="pipe")
+    Worker(app, hooks=[hook]).run_once(ids=[entry_id])
+    entry = SpoolEntry.get_by_id(entry_id)
+    assert entry.status == "pending", entry.result
+    assert "IntegrityError" in (entry.last_error or "")
+    assert Message.select().count() == 0
+    # The same message without the fault is stored normally.
+    spool.retry(app.db, entry_id)
+    Worker(app).run_once(ids=[entry_id])
+    entry = SpoolEntry.get_by_id(entry_id)
+    assert entry.status == "done" and entry.result.startswith("new ACME-"), entry.result
+
+
+def test_a_concurrent_duplicate_is_still_recognised(app: App) -> None:
+    raw = make_mail(message_id="<same@customer.test>")
+    first = spool.enqueue(app.db, raw, source="pipe")
+    Worker(app).run_once(ids=[first])
+    second = spool.enqueue(app.db, raw, source="pipe")
+
+    # The second worker's duplicate check runs before the first worker's commit.
+    original = Message.get_or_none
+
+    def not_yet(*args, **kwargs):
+        return None
+
+    Message.get_or_none = not_yet  # type: ignore[method-assign]
+    try:
+        Worker(app).run_once(ids=[second])
+    finally:
+        Message.get_or_none = original  # type: ignore[method-assign]
+    entry = SpoolEntry.get_by_id(second)
+    assert entry.status == "done" and entry.result == "duplicate (concurrent)", entry.result
+    assert Message.select().where(Message.direction == "in").count() == 1
+
+
+# -- two different messages whose long Message-IDs share a prefix are both stored.
+# A Message-ID over 490 characters was cut to its first 490 and de-duplicated on that: a sender
+# whose ids carry a long fixed part before the unique one (a signed token, a tracking blob) had every
+# message after the first dropped as a "duplicate", acknowledged by SMTP and never stored.
+
+
+def _raw(message_id: str, body: str) -> bytes:
+    return (
+        "From: Carol <carol@customer.test>\r\nTo: support@example.com\r\n"
+        f"Subject: Question\r\nMessage-ID: <{message_id}>\r\n\r\n{body}\r\n"
+    ).encode()
+
+
+def test_long_message_ids_sharing_a_prefix_are_two_messages(app: App) -> None:
+    common = "x" * 600
+    first = deliver(app, _raw(f"{common}.1@bulk.test", "first question"))
+    second = deliver(app, _raw(f"{common}.2@bulk.test", "second question"))
+    assert first.status == "done" and second.status == "done", (first.result, second.result)
+    assert "duplicate" not in second.result, second.result
+    assert Message.select().where(Message.direction == "in").count() == 2
+
+
+def test_the_same_long_message_id_is_still_a_duplicate(app: App) -> None:
+    message_id = "y" * 1000 + "@bulk.test"
+    deliver(app, _raw(message_id, "once"))
+    again = deliver(app, _raw(message_id, "once"))
+    assert again.status == "done" and "duplicate" in again.result, again.result
+    assert Message.select().where(Message.direction == "in").count() == 1
+
+
+# -- a stranger's mail threaded into someone else's ticket cannot subscribe addresses.
+# Every To/Cc address of any customer mail that threaded into a ticket became a watcher, and
+# watchers get the agents' answers in Cc. Ticket numbers are sequential and the subject tag is all
+# it takes to thread, so an outsider writing "Re: [ACME-1]" with their own second address in Cc
+# received every later answer on a stranger's ticket. Now only the requester's and the existing
+# watchers' mail adds watchers (a new ticket's requester adds theirs as before).
+
+
+def deliver_result(app: App, raw: bytes) -> str:
+    entry_id = spool.enqueue(app.db, raw, source="pipe")
+    make_worker(app).run_once(ids=[entry_id])
+    return spool.SpoolEntry.get_by_id(entry_id).result
+
+
+def _watchers() -> list[str]:
+    return sorted(w.email for w in Watcher.select())
+
+
+def test_a_strangers_cc_does_not_become_a_watcher(app: App) -> None:
+    deliver_result(app, make_mail(cc="dan@customer.test"))
+    ticket = Ticket.get()
+    result = deliver_result(
+        app,
+        make_mail(
+            subject=f"Re: [ACME-{ticket.id}] Printer on fire",
+            sender="Mallory <mallory@evil.test>",
+            cc="mallory-inbox@evil.test",
+            body="please keep me posted\n",
+        ),
+    )
+    assert result.startswith(f"append ACME-{ticket.id}"), result
+    assert _watchers() == ["dan@customer.test"]
+
+
+def test_the_requester_and_watchers_still_add_watchers(app: App) -> None:
+    deliver_result(app, make_mail(cc="dan@customer.test"))
+    ticket = Ticket.get()
+    deliver_result(
+        app,
+        make_mail(
+            subject=f"Re: [ACME-{ticket.id}] x", cc="erin@customer.test", body="adding Erin\n"
+        ),
+    )
+    deliver_result(
+        app,
+        make_mail(
+            subject=f"Re: [ACME-{ticket.id}] x",
+            sender="dan@customer.test",
+            cc="frank@customer.test",
+            body="and Frank\n",
+        ),
+    )
+    assert _watchers() == ["dan@customer.test", "erin@customer.test", "frank@customer.test"]

@@ -17,7 +17,7 @@ from maild.app import App
 from maild.cli.main import main
 from maild.store.models import Ticket
 from tests.conftest import base_config
-from tests.integration.test_report_figures import build_history
+from tests.reportkit import build_history
 
 REPO = Path(__file__).resolve().parents[2]
 HOURS = "business_hours:\n  timezone: UTC\n  week: {mon-fri: '09:00-17:00'}\n"
@@ -208,3 +208,31 @@ def test_readme_lists_every_json_field(site: Path, capsys: pytest.CaptureFixture
 
     missing = sorted(k for k in keys(data) if f"`{k}`" not in section)
     assert missing == []
+
+
+# -- ``ticketd report --team`` with a team that does not exist is bad input (exit 64).
+# Before, ``--team biling`` printed a report full of zeros with exit 0, which a team lead reads as
+# "no tickets this month" rather than as a typo. A team is known when the rules define it or any
+# ticket carries it (a team removed from the rules still has its history).
+
+
+def test_an_unknown_team_exits_64(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(site, *WEEK, "--team", "biling") == 64
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("ticketd: --team 'biling': no such team")
+    assert captured.err.count("\n") == 1
+
+
+def test_a_team_known_from_tickets_or_rules_is_accepted(
+    site: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run(site, *WEEK, "--team", "billing", "--format", "json") == 0  # only on tickets
+    assert json.loads(capsys.readouterr().out)["summary"]["created"] > 0
+    (site.parent / "rules" / "10-people.yaml").write_text(
+        "agents:\n  - {email: zoe@example.com, name: Zoe, teams: [legal]}\n"
+        "teams:\n  legal: {assign: none}\n"
+    )
+    assert run(site, *WEEK, "--team", "legal", "--format", "json") == 0  # no ticket yet
+    assert json.loads(capsys.readouterr().out)["summary"]["created"] == 0

@@ -22,7 +22,7 @@ from maild.outbox.sender import Sender
 from maild.pipeline.addresses import LOOP_HEADER
 from maild.reports.digest import digest_tick, latest_slot, queue_digest, schedule_digest
 from maild.store.models import KeyValue, OutboxEntry
-from tests.integration.test_report_figures import build_history
+from tests.reportkit import build_history
 
 MINIMAL = "instance:\n  ticket_prefix: ACME\n  support_addresses: [support@example.com]\n"
 DIGEST = {"enabled": True, "to": ["Lead@Example.com", "boss@example.com"], "timezone": "UTC"}

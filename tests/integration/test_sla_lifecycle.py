@@ -19,13 +19,14 @@ import pytest
 
 from maild import spool
 from maild.app import App
-from maild.clock import FixedClock
+from maild.clock import Clock, FixedClock
 from maild.jobs.runner import Jobs
+from maild.outbox.sender import Sender
 from maild.pipeline.addresses import Signer
 from maild.sla import lifecycle
 from maild.sla.sweep import schedule_jobs
 from maild.store.db import write_tx
-from maild.store.models import SlaFiring, Ticket
+from maild.store.models import OutboxEntry, SlaFiring, Ticket
 from maild.worker import Worker
 from tests.mailgen import make_mail
 from tests.slakit import Cli, deliver, events, fresh, outbox, parsed, write_config, write_rules
@@ -242,6 +243,30 @@ def test_the_sweep_adopts_tickets_made_without_the_sla_hook(app: App, tmp_path: 
     assert cli.sla_check(T0 + 2 * MIN) == []
 
 
+def test_sla_check_at_a_later_time_queues_its_mail_due_now_by_the_real_clock(
+    app: App, tmp_path: Path
+) -> None:
+    """``--at`` moves only the sweep's notion of now: the escalation it mails is due at once
+    (a running daemon sends it on its next turn), not hours later at TIME."""
+    holder = write_rules(app)
+    cli = Cli(app, write_config(app, tmp_path))
+    start = Clock().now().replace(microsecond=0)
+    ticket = new_ticket(app, holder, at=start, subject="Outage of the shop")
+    app.clock = Clock()  # the real clock again, for the sender below
+    at = start + 50 * MIN  # past 75% of the urgent policy's 1h first-response target
+    before = Clock().now()
+    assert cli.sla_check(at) == [
+        f"ACME-{ticket.id}: escalation '75% first_response' (policy urgent): mailed alice@example.com"
+    ]
+    after = Clock().now()
+    (mail,) = outbox(ticket, "escalation")
+    assert before <= mail.next_attempt_at <= after, (before, mail.next_attempt_at, after)
+    assert before <= mail.created_at <= after
+    assert [e["at"] for e in events(ticket, "escalation")] == [at]  # the audit trail: as of TIME
+    assert Sender(app).run_once() >= 1  # due now: delivered without waiting for TIME
+    assert OutboxEntry.get_by_id(mail.id).status == "sent"
+
+
 def test_sla_check_rejects_a_bad_time_and_broken_rules(app: App, tmp_path: Path) -> None:
     write_rules(app)
     cli = Cli(app, write_config(app, tmp_path))
@@ -270,3 +295,43 @@ def test_schedule_jobs_sweeps_every_minute_and_survives_errors(
     with caplog.at_level(logging.ERROR, logger="ticketd.jobs"):
         jobs.scheduler.run_all()
     assert "job sla_sweep failed" in caplog.text
+
+
+# -- lifecycle mail (surveys, pending reminders) to requesters that are robots.
+
+
+BULK = {"Precedence": "bulk", "List-Id": "<alerts.monitor.test>"}
+
+
+def robot_ticket(app: App, holder) -> Ticket:
+    raw = make_mail(
+        sender="Monitor <alerts@monitor.test>",
+        subject="Disk full on web1",
+        body="Disk / is 98% full.",
+        headers=BULK,
+    )
+    result = deliver(app, holder, raw, T0).result
+    return Ticket.get_by_id(int(result.split()[1].split("-")[1]))
+
+
+def test_no_survey_to_a_ticket_opened_by_bulk_mail(app: App) -> None:
+    holder = write_rules(app)
+    ticket = robot_ticket(app, holder)
+    with write_tx(app.db):
+        lifecycle.set_status(
+            app, holder.rules, fresh(ticket), "resolved", actor="bob@example.com", at=T0 + H
+        )
+    assert outbox(ticket, "survey") == []
+
+
+def test_no_pending_reminder_to_a_ticket_opened_by_bulk_mail(app: App, tmp_path: Path) -> None:
+    holder = write_rules(app)
+    cli = Cli(app, write_config(app, tmp_path))
+    ticket = robot_ticket(app, holder)
+    with write_tx(app.db):
+        lifecycle.set_status(
+            app, holder.rules, fresh(ticket), "pending", actor="bob@example.com", at=T0 + H
+        )
+    cli.sla_check(T0 + 4 * DAY)
+    assert outbox(ticket, "reminder") == []
+    assert [e["template"] for e in events(ticket, "auto_reply_suppressed")] == ["pending_reminder"]

@@ -1,7 +1,12 @@
-"""Run ``ticketd run`` as a real subprocess on a free loopback port, with a readiness check."""
+"""Run ``ticketd run`` as a real subprocess on a free loopback port, with a readiness check.
+
+Also the helpers of the tests that drive a daemon: a config file on a free port, the ``ticketd``
+command line as a subprocess, and waiting on a condition.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -9,6 +14,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from ruamel.yaml import YAML
 
 
 def free_port() -> int:
@@ -88,3 +95,44 @@ class DaemonProcess:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+def write_config(tmp_path: Path, db_url: str | None = None) -> tuple[Path, int]:
+    """A config.yaml for a daemon on a free SMTP port (SQLite in tmp_path unless ``db_url``)."""
+    from tests.conftest import base_config  # not at the top: conftest loads this module
+
+    port = free_port()
+    url = db_url or f"sqlite:///{tmp_path / 'var' / 'ticketd.db'}"
+    data = base_config(
+        tmp_path, url, smtp_in={"host": "127.0.0.1", "port": port}, worker={"poll_seconds": 0.2}
+    )
+    (tmp_path / "rules").mkdir(exist_ok=True)
+    path = tmp_path / "config.yaml"
+    with path.open("w") as fh:
+        YAML().dump(data, fh)
+    return path, port
+
+
+def ticketd(config: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "maild.cli.main", *args, "--config", str(config)],
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError("condition not met")
+
+
+def tickets_json(config: Path) -> list[dict]:
+    out = ticketd(config, "tickets", "list", "--json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -75,12 +75,6 @@ def test_file_transport_failure_is_temporary(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(TemporaryFailure):
         FileTransport(blocker / "sent").send("a@b.test", ["c@d.test"], RAW, "1")
-
-
-@pytest.fixture
-def relay() -> Iterator[Relay]:
-    with Relay() as server:
-        yield server
 
 
 def smtp(port: int, **changes: object) -> SmtpTransport:

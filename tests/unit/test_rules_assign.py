@@ -15,7 +15,7 @@ from maild.routing.engine import RuleSet
 from maild.routing.schema import TEAM
 from maild.store.db import connection, write_tx
 from maild.store.models import Contact, KeyValue, Ticket
-from tests.unit.test_rules_conditions import ruleset
+from tests.ruleskit import ruleset
 
 PEOPLE = """
 agents:

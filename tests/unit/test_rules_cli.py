@@ -10,7 +10,7 @@ import pytest
 
 from maild.cli.main import main
 from tests.mailgen import make_mail
-from tests.unit.test_rules_conditions import TEMPLATES
+from tests.ruleskit import TEMPLATES
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from maild.routing.engine import Applied, AppliedAction, RuleSet
 from maild.routing.loader import load_rules
 from maild.routing.schema import TEAM, Notify, TicketView
-from tests.unit.test_rules_conditions import NOW, TEMPLATES, make_msg, ruleset
+from tests.ruleskit import NOW, TEMPLATES, make_msg, ruleset
 
 SHIPPED = load_rules(Path(__file__).resolve().parents[2] / "rules", templates=TEMPLATES)
 

@@ -16,7 +16,7 @@ from maild.routing.loader import (
     load_rules,
     rule_files,
 )
-from tests.unit.test_rules_conditions import PEOPLE, TEMPLATES, ruleset
+from tests.ruleskit import PEOPLE, TEMPLATES, ruleset
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ import pytest
 
 from maild.routing.loader import RulesError
 from maild.routing.reload import RulesHolder
-from tests.unit.test_rules_conditions import NOW, make_msg
+from tests.ruleskit import NOW, make_msg
 
 V1 = "rules:\n  - {name: tag, then: {tags: [v1]}}\n"
 V2 = "rules:\n  - {name: tag, then: {tags: [v2]}}\n  - {name: more, then: {tags: [v2b]}}\n"

@@ -1,4 +1,4 @@
-"""Review: ``ticketd run`` on PostgreSQL survives a lost database connection.
+"""``ticketd run`` on PostgreSQL survives a lost database connection.
 
 When PostgreSQL restarts (or a proxy or ``idle_session_timeout`` drops a connection), peewee keeps
 the dead connection of each thread and every later statement fails with "the connection is
@@ -22,9 +22,8 @@ from maild.app import App
 from maild.jobs.runner import Jobs
 from maild.store.models import KeyValue
 from tests.conftest import _truncate_pg
-from tests.integration.test_daemon import tickets_json, wait_until, write_config
 from tests.mailgen import make_mail
-from tests.servers.daemon import DaemonProcess
+from tests.servers.daemon import tickets_json, wait_until, write_config
 
 
 def terminate(url: str, pids: list[int] | None = None) -> int:
@@ -90,11 +89,11 @@ def test_a_job_runs_again_after_the_connection_was_lost(
 
 
 def test_the_daemon_recovers_when_postgresql_drops_its_connections(
-    tmp_path: Path, pg_url: str
+    tmp_path: Path, pg_url: str, start_daemon
 ) -> None:
     _truncate_pg(pg_url)
     config, port = write_config(tmp_path, pg_url)
-    daemon = DaemonProcess(config, port, tmp_path / "daemon.log").start()
+    daemon = start_daemon(config, port)
 
     def send(subject: str) -> bool:
         try:

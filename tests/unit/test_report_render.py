@@ -1,4 +1,4 @@
-"""Review: the HTML report renders any tag or name a rule can give, as plain text.
+"""The HTML report renders any tag or name a rule can give, as plain text.
 
 Rule tags may hold any character but spaces and commas (``tags: [US$, $$]``). Matplotlib reads
 text between two dollar signs as TeX math, so such a tag either crashed ``ticketd report --format
