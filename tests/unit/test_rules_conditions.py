@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from maild.pipeline.message import Address, AttachmentPart, InboundMessage
-from maild.routing.conditions import MAX_TEXT_CHARS, MatchContext, check
+from maild.routing.match import MAX_TEXT_CHARS, MatchContext, check
 from maild.routing.engine import Decision, RuleSet
 from maild.routing.loader import load_rules
 from maild.routing.schema import TicketView
