@@ -21,8 +21,8 @@ import datetime as dt
 
 from maild.clock import iso
 from maild.pipeline.message import InboundMessage
-from maild.routing.match import MatchContext, check
 from maild.routing.engine import RuleSet
+from maild.routing.match import MatchContext, check
 from maild.routing.schema import EscalationStep, SlaPolicy, TicketView
 from maild.sla.hours import Calendar, Span, due_at
 from maild.store import tickets as store

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from maild.pipeline.message import Address, AttachmentPart, InboundMessage
-from maild.routing.match import MAX_TEXT_CHARS, MatchContext, check
 from maild.routing.engine import Decision, RuleSet
 from maild.routing.loader import load_rules
+from maild.routing.match import MAX_TEXT_CHARS, MatchContext, check
 from maild.routing.schema import TicketView
 
 NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)  # a Wednesday, 11:00 in Berlin
