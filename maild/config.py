@@ -9,10 +9,12 @@ variable's name) or ``*_file`` (a path) keys name them.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import types
 import typing
+from collections.abc import Set
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -144,6 +146,21 @@ class ReportsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class HttpConfig:
+    enabled: bool = False  # serve the web form, the API and the requester pages (maild.web)
+    host: str = "127.0.0.1"
+    port: int = 8025
+    public_url: str | None = None  # the base of links in mail, e.g. https://help.example.com
+    trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For is believed
+    max_body_bytes: int = 26214400  # larger request bodies get 413 (never above smtp_in's limit)
+    request_timeout_seconds: float = 60.0  # reading the body and answering; then 503
+    keepalive_seconds: float = 15.0  # an idle keep-alive connection is closed after this
+    db_threads: int = 8  # threads for the database work of requests
+    channels: tuple[dict[str, Any], ...] = ()  # API channels {name, token_env|token_file}
+    link_days: float = 90.0  # requester status links expire after this many days
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     instance: InstanceConfig = dataclasses.field(default_factory=InstanceConfig)
     database: DatabaseConfig = dataclasses.field(default_factory=DatabaseConfig)
@@ -158,6 +175,7 @@ class Config:
     lifecycle: LifecycleConfig = dataclasses.field(default_factory=LifecycleConfig)
     reports: ReportsConfig = dataclasses.field(default_factory=ReportsConfig)
     retention: RetentionConfig = dataclasses.field(default_factory=RetentionConfig)
+    http: HttpConfig = dataclasses.field(default_factory=HttpConfig)
     rules_dir: Path = Path("./rules")
     templates_dir: Path = Path("./templates")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -247,8 +265,8 @@ def where_in_file(data: Any, key: str, path: Path) -> str:
 
 
 def build_section(
-    cls: type, data: Any, *, path: Path, keypath: str, exclude: set[str] = frozenset()
-):
+    cls: type, data: Any, *, path: Path, keypath: str, exclude: Set[str] = frozenset()
+) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: {keypath or 'the top level'}: expected a mapping of keys")
     hints = typing.get_type_hints(cls)
@@ -278,7 +296,7 @@ def _convert(hint: Any, value: Any, *, where: str, keypath: str, path: Path) -> 
         if value is None:
             return None
         return _convert(args[0], value, where=where, keypath=keypath, path=path)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return build_section(hint, value, path=path, keypath=keypath)
     if origin is Literal:
         choices = get_args(hint)
@@ -322,6 +340,12 @@ def _convert(hint: Any, value: Any, *, where: str, keypath: str, path: Path) -> 
     raise ConfigError(f"{where}: {keypath}: unsupported value {value!r}")  # pragma: no cover
 
 
+@typing.overload
+def resolve_path(path: Path, base: Path) -> Path: ...
+@typing.overload
+def resolve_path(path: None, base: Path) -> None: ...
+@typing.overload
+def resolve_path(path: Path | None, base: Path) -> Path | None: ...
 def resolve_path(path: Path | None, base: Path) -> Path | None:
     """``path`` with ``~`` expanded, relative to ``base`` (the config file's folder) unless absolute."""
     if path is None:
@@ -331,25 +355,22 @@ def resolve_path(path: Path | None, base: Path) -> Path | None:
 
 
 def _resolve_paths(config: Config, base: Path) -> Config:
-    def res(p: Path | None) -> Path | None:
-        return resolve_path(p, base)
-
     inst = dataclasses.replace(
         config.instance,
-        data_dir=res(config.instance.data_dir),
-        secret_file=res(config.instance.secret_file),
+        data_dir=resolve_path(config.instance.data_dir, base),
+        secret_file=resolve_path(config.instance.secret_file, base),
     )
     out = dataclasses.replace(
         config.smtp_out,
-        directory=res(config.smtp_out.directory),
-        password_file=res(config.smtp_out.password_file),
+        directory=resolve_path(config.smtp_out.directory, base),
+        password_file=resolve_path(config.smtp_out.password_file, base),
     )
     return dataclasses.replace(
         config,
         instance=inst,
         smtp_out=out,
-        rules_dir=res(config.rules_dir),
-        templates_dir=res(config.templates_dir),
+        rules_dir=resolve_path(config.rules_dir, base),
+        templates_dir=resolve_path(config.templates_dir, base),
     )
 
 
@@ -384,6 +405,7 @@ def _check(config: Config) -> None:
         if not 0 <= value <= 36600:
             raise ConfigError(f"{src}: retention.{name}: {value:g} must be 0 (keep) to 36600 days")
     _check_digest(src, config.reports.digest)
+    _check_http(src, config.http)
 
 
 def _check_digest(src: Path, digest: DigestConfig) -> None:
@@ -407,6 +429,33 @@ def _check_digest(src: Path, digest: DigestConfig) -> None:
         raise ConfigError(
             f"{src}: {key}.timezone: {digest.timezone!r} is not a time zone, e.g. Europe/Berlin"
         ) from None
+
+
+def _check_http(src: Path, http: HttpConfig) -> None:
+    if not 0 <= http.port <= 65535:
+        raise ConfigError(f"{src}: http.port: {http.port} is not a TCP port")
+    if http.public_url is not None and not re.match(
+        r"^https?://[^\s/?#]+(/[^\s?#]*)?$", http.public_url
+    ):
+        raise ConfigError(
+            f"{src}: http.public_url: {http.public_url!r} is not an http(s) URL like "
+            "https://help.example.com"
+        )
+    if http.max_body_bytes < 1024:
+        raise ConfigError(f"{src}: http.max_body_bytes: must be at least 1024")
+    if not 1 <= http.request_timeout_seconds <= 3600:
+        raise ConfigError(f"{src}: http.request_timeout_seconds: must be 1 to 3600 seconds")
+    if not 1 <= http.db_threads <= 64:
+        raise ConfigError(f"{src}: http.db_threads: must be 1 to 64")
+    if not 1 <= http.link_days <= 3660:
+        raise ConfigError(f"{src}: http.link_days: {http.link_days:g} must be 1 to 3660 days")
+    for i, proxy in enumerate(http.trusted_proxies):
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{src}: http.trusted_proxies[{i}]: {proxy!r} is not an address or network"
+            ) from None
 
 
 def _check_lifecycle(src: Path, life: LifecycleConfig) -> None:

@@ -1,4 +1,4 @@
-"""``ticketd run``: SMTP intake, IMAP pollers, the worker, the outbox sender and periodic jobs.
+"""``ticketd run``: SMTP and HTTP intake, IMAP pollers, the worker, the outbox sender and jobs.
 
 The worker runs in the main thread and sleeps on an event that intake sets, so a message is picked
 up as soon as it is spooled. SIGTERM/SIGINT stop intake first, let the message in hand finish (or
@@ -69,6 +69,12 @@ class Daemon:
             log.info(
                 "SMTP intake listening on %s:%s", app.config.smtp_in.host, app.config.smtp_in.port
             )
+        if app.config.http.enabled:
+            from maild.web.server import WebServer
+
+            web = WebServer(app, wake=self.wake.set)
+            web.start()
+            self.stoppers.append(web.stop)
         self.threads.extend(start_imap_threads(app, self.stop, self.wake.set))
         self.threads.extend(start_sender_thread(app, self.stop, self.outbox_wake))
         self.threads.extend(self.jobs().start(self.stop))

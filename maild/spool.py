@@ -36,7 +36,7 @@ def add(
     now: dt.datetime | None = None,
 ) -> int:
     """Insert a spool row inside the caller's transaction; return its id."""
-    fields = {
+    fields: dict[str, object] = {
         "source": source,
         "source_ref": source_ref,
         "mail_from": mail_from or "",

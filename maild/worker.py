@@ -9,6 +9,8 @@ index makes a second store of the same message impossible. ``run_once`` is a sin
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import logging
 import threading
@@ -229,6 +231,7 @@ class Worker:
         before = None if created or robot else TicketView.from_ticket(ticket)
         if created:
             ticket = self._new_ticket(msg, sender, now, parent)
+        assert ticket is not None  # the threaded ticket, or the one just created
         event = "robot" if robot else ("new_ticket" if created else "customer_reply")
         body = msg.text if created else visible
         kind = "robot" if robot else "customer"
@@ -364,7 +367,9 @@ class Worker:
         overwrites the other's changes. SQLite's write transaction serialises them already."""
         query = Ticket.select().where(Ticket.id == number)
         if not is_sqlite(self.app.db):
-            query = query.for_update("FOR NO KEY UPDATE")  # FK inserts (KEY SHARE) still pass
+            # FK inserts (KEY SHARE) still pass. peewee takes the clause as a string; its stub
+            # only allows a bool.
+            query = query.for_update("FOR NO KEY UPDATE")  # type: ignore[arg-type]
         return query.get()
 
     def _new_ticket(self, msg: InboundMessage, sender: Address, now, parent: Ticket | None):
@@ -406,7 +411,12 @@ def sender_of(msg: InboundMessage) -> Address | None:
 
 def classify_with_loop(msg: InboundMessage, token: str, support: Sequence[str]) -> Classification:
     """The classifier's verdict, plus our own loop header and mail from our own addresses."""
-    verdict = classify(msg.email, envelope_from=msg.envelope_from)
+    # parse_message always keeps the parsed message; a value built without one (a test, a
+    # re-parse) is parsed here rather than handing None to the classifier.
+    em = msg.email
+    if em is None:
+        em = email.message_from_bytes(msg.raw, policy=email.policy.default)
+    verdict = classify(em, envelope_from=msg.envelope_from)
     extra = []
     if any(token in value for value in msg.header_all(LOOP_HEADER)):
         extra.append(f"{LOOP_HEADER}: our own mail")

@@ -142,3 +142,16 @@ def app(app_factory: Callable[..., App], any_db_url: str) -> App:
 @pytest.fixture
 def sqlite_app(app_factory: Callable[..., App]) -> App:
     return app_factory()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """A real headless Chromium (selenium) for the whole session; tests set their own viewport
+    with ``tests.servers.browser.set_viewport``. Missing Chromium fails under CI."""
+    from tests.servers import browser as chromium
+
+    why = chromium.available()
+    if why:
+        missing(why)
+    with chromium.chromium() as driver:
+        yield driver

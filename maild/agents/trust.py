@@ -84,7 +84,9 @@ def strip_comments(value: str) -> str:
 
 def _split(value: str) -> list[str]:
     """Split on ``;`` outside quoted strings."""
-    parts, current, quoted, escaped = [], [], False, False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted, escaped = False, False
     for ch in value:
         if escaped:
             escaped = False

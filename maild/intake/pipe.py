@@ -101,6 +101,6 @@ def inject(
             continue
         outcome = entry.result if entry.status == "done" else entry.status
         if entry.status == "quarantined":
-            outcome += f": {(entry.last_error or '').splitlines()[0]}"
+            outcome = f"quarantined: {(entry.last_error or '').splitlines()[0]}"
         print(f"{item.name}: spool #{item.entry_id} {outcome or 'spooled'}", file=out)
     return status

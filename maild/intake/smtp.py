@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import typing
 from collections.abc import Callable
 
 from aiosmtpd.controller import Controller
@@ -109,7 +110,10 @@ class IntakeSMTP(SMTP):
         self._intake.connections += 1
         super().connection_made(transport)
         if self._intake.connections > self._max:
-            transport.write(b"421 4.7.0 Too many connections, try again later\r\n")
+            # The event loop hands every SMTP connection a (write-capable) socket transport.
+            typing.cast(asyncio.WriteTransport, transport).write(
+                b"421 4.7.0 Too many connections, try again later\r\n"
+            )
             transport.close()
 
     def connection_lost(self, error: Exception | None) -> None:

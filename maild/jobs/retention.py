@@ -43,7 +43,7 @@ def purge(app: App, now: dt.datetime, *, batch: int = BATCH) -> dict[str, int]:
     return done
 
 
-def _delete(app: App, model, where, batch: int) -> int:  # type: ignore[no-untyped-def]
+def _delete(app: App, model, where, batch: int) -> int:
     total = 0
     while True:
         with write_tx(app.db):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import typing
 import zlib
 from collections.abc import Callable
 
@@ -61,7 +62,9 @@ class Jobs:
         """Run ``fn`` every ``seconds`` (at least one: ``schedule`` spins on zero)."""
         if seconds < 1:
             raise ValueError(f"job {name}: the interval must be at least 1 second")
-        return self.scheduler.every(seconds).seconds.do(
+        # schedule builds a timedelta from the interval, so a float works although its
+        # annotation says int.
+        return self.scheduler.every(typing.cast(int, seconds)).seconds.do(
             self.wrap(name, fn, cluster_once=cluster_once)
         )
 

@@ -301,10 +301,9 @@ def _threading(answering: Message | None) -> tuple[str | None, tuple[str, ...]]:
     """In-Reply-To and References for an answer to ``answering`` (RFC 5322 section 3.6.4)."""
     if answering is None:
         return None, ()
-    parent = answering.message_id
+    stored = answering.message_id
     # A message without a Message-ID is stored under "sha256:<hex>": nothing to refer to.
-    if "@" not in parent or not message_ids([parent]):
-        parent = None
+    parent = stored if "@" in stored and message_ids([stored]) else None
     refs = message_ids((answering.references or "").split())
     if len(refs) > MAX_REFERENCES - 1:
         refs = [refs[0], *refs[-(MAX_REFERENCES - 2) :]]  # keep the thread's root

@@ -51,12 +51,12 @@ def resolve_targets(
             if not ticket.assignee:
                 missing.append("assignee: nobody is assigned")
                 continue
-            agent = rules.agent(ticket.assignee)
-            add(ticket.assignee, agent.name if agent else "")
+            known = rules.agent(ticket.assignee)
+            add(ticket.assignee, known.name if known else "")
         else:
-            agent = rules.agent(target)
-            if agent is not None:
-                add(agent.email, agent.name)
+            named = rules.agent(target)
+            if named is not None:
+                add(named.email, named.name)
             elif "@" in target:
                 add(target)
             else:

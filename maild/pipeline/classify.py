@@ -55,7 +55,7 @@ import email.utils
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from email.message import Message
+from email.message import EmailMessage, Message
 
 __all__ = [
     "AUTOREPLY",
@@ -462,6 +462,10 @@ def _own_parts(msg: Message) -> Iterator[tuple[str, Message]]:
 def _part_text(part: Message) -> str:
     """Decoded text of a leaf part (best effort, truncated)."""
     try:
+        # Only the modern API (``EmailMessage``) has get_content(); a compat32 part falls through
+        # to the payload below, as the AttributeError it raised used to make it.
+        if not isinstance(part, EmailMessage):
+            raise TypeError("not an EmailMessage")
         content = part.get_content()
         if isinstance(content, str):
             return content[:_TEXT_LIMIT]

@@ -230,7 +230,7 @@ def part_text(part: Message) -> str:
         payload = part.get_payload(decode=True)
     except Exception:
         payload = None
-    if payload is None:
+    if not isinstance(payload, bytes):
         value = part.get_payload()
         return clean_text(value) if isinstance(value, str) else ""
     charset = part.get_content_charset() or "utf-8"
@@ -282,7 +282,8 @@ def _attachments(em: Message, body_ids: set[int]) -> Iterator[AttachmentPart]:
             payload = part.as_bytes() if depth < MAX_DEPTH else _safe_bytes(part)
         else:
             try:
-                payload = part.get_payload(decode=True) or b""
+                decoded = part.get_payload(decode=True)
+                payload = decoded if isinstance(decoded, bytes) else b""
             except Exception:
                 payload = b""
         count += 1

@@ -951,8 +951,8 @@ def _cut_html(html: str) -> str:
     for k in range(len(a)):
         block = a.field_block_start(k)
         if block is not None or _BANNER_RE.match(a.raw[k]):
-            first = visible[k if block is None else block]
-            cut = min(cut, first.hr_before if first.hr_before is not None else first.start)
+            head = visible[k if block is None else block]
+            cut = min(cut, head.hr_before if head.hr_before is not None else head.start)
             break
 
     # The attribution line ("On ..., X wrote:") just above a quote goes with it.

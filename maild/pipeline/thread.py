@@ -57,9 +57,9 @@ def find_ticket(
     extra_message_ids: Sequence[str] = (),
 ) -> ThreadMatch | None:
     """The ticket ``msg`` continues, or None for a new ticket."""
-    for number in list(dict.fromkeys(tag_numbers(msg.subject, signer.prefix)))[:MAX_LOOKUPS]:
-        if exists(number):
-            return ThreadMatch(number, "subject-tag")
+    for tagged in list(dict.fromkeys(tag_numbers(msg.subject, signer.prefix)))[:MAX_LOOKUPS]:
+        if exists(tagged):
+            return ThreadMatch(tagged, "subject-tag")
     sender = msg.from_addr.email if msg.from_addr is not None else None
     for address in msg.recipients:
         number = signer.ticket_from_address(address, support, sender=sender)

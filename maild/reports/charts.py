@@ -12,17 +12,23 @@ import base64
 import io
 import warnings
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from maild.reports.model import WEEKDAYS, GroupStats, Report
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+    from matplotlib.typing import RcKeyType
 
 CREATED, RESOLVED, OPEN, P90 = "#4c78a8", "#59a14f", "#e15759", "#9ecae9"
 # text.parse_math off: a tag or name with two "$" in it is drawn as written, never as TeX math
 # (which garbled it, or raised a ValueError from the math parser and failed the whole report).
-RC = {"svg.fonttype": "none", "svg.hashsalt": "ticketd", "font.size": 9, "text.parse_math": False}
+RC: dict[RcKeyType, Any] = {
+    "svg.fonttype": "none",
+    "svg.hashsalt": "ticketd",
+    "font.size": 9,
+    "text.parse_math": False,
+}
 
 
 def _figure(width: float, height: float) -> Figure:

@@ -25,6 +25,7 @@ What counts, in one place (the README's "Reports" section says the same):
 from __future__ import annotations
 
 import datetime as dt
+import typing
 from collections import defaultdict
 
 from peewee import Database
@@ -195,6 +196,10 @@ class _Builder:
                     total[i] += int(v or 0)
         return {g: {k: tuple(v) for k, v in out[g].items()} for g in GROUPINGS}
 
+    @typing.overload
+    def durations(self, metric: str, business: typing.Literal[False]) -> Stats: ...
+    @typing.overload
+    def durations(self, metric: str, business: bool) -> Stats | None: ...
     def durations(self, metric: str, business: bool) -> Stats | None:
         """Percentiles of first-response or resolution times; None when business = wall time."""
         if business and self.lookups.intervals is None:

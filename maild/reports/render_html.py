@@ -88,8 +88,9 @@ def _times_rows(groups: Sequence[GroupStats], none: str) -> list[list[object]]:
     rows: list[list[object]] = []
     for g in groups:
         fr, rs = g.first_response, g.resolution
+        name: list[object] = [g.name if g.name is not None else none]
         rows.append(
-            [g.name if g.name is not None else none]
+            name
             + [
                 fmt.duration(v)
                 for t in (fr, rs)

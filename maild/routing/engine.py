@@ -232,7 +232,7 @@ class RuleSet:
         agents = tuple(self.agents[m] for m in members if m in self.agents)
         return tuple(a for a in agents if a.available) if available_only else agents
 
-    def sla_policy(self, name: str) -> SlaPolicy | None:
+    def sla_policy(self, name: str | None) -> SlaPolicy | None:
         for policy in self.sla_policies:
             if policy.name == name:
                 return policy

@@ -18,6 +18,7 @@ ticket resolved) its due time is frozen, so reports can compare the two.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from maild.clock import iso
 from maild.pipeline.message import InboundMessage
@@ -163,7 +164,7 @@ def recompute(ticket: Ticket, rules: RuleSet | None, now: dt.datetime) -> bool:
     if chosen != ticket.sla_policy:
         name = named_policy(ticket)
         if name is None or rules.sla_policy(name) is None:
-            gone = {"reason": f"policy {name!r} no longer exists"} if name else {}
+            gone: dict[str, Any] = {"reason": f"policy {name!r} no longer exists"} if name else {}
             changed = store.set_field(ticket, "sla_policy", chosen, actor=SLA_ACTOR, at=now, **gone)
     first_due = resolution_due = None
     if policy is not None:

@@ -26,6 +26,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import schedule
 
@@ -91,7 +92,7 @@ class Sweep:
         hook) existed, or before a reload added a policy that fits them."""
         if not self.rules.sla_policies:
             return []
-        done = []
+        done: list[str] = []
         orphans = Ticket.select().where(
             Ticket.status.in_((*due.ACTIVE, "pending"))
             & (Ticket.spam == False)  # noqa: E712
@@ -175,7 +176,7 @@ class Sweep:
             & Ticket.resolved_at.is_null(False)
             & (Ticket.resolved_at <= cutoff)
         )
-        return [self._auto_close(t, days) for t in rows]
+        return [self._auto_close(t, t.resolved_at, days) for t in rows if t.resolved_at]
 
     # -- the actions ----------------------------------------------------------------------------
 
@@ -243,7 +244,7 @@ class Sweep:
         then, rules, now = step.then, self.rules, self.now
         changes: list[str] = []
 
-        def change(field: str, value: object, **detail: object) -> bool:
+        def change(field: str, value: object, **detail: Any) -> bool:
             done = lifecycle.apply_change(
                 self.app, rules, ticket, field, value, actor=actor, at=now, **detail
             )
@@ -253,7 +254,7 @@ class Sweep:
 
         moved = then.team is not None and change("team", then.team)
         assignee = then.assignee
-        if assignee is None and moved:
+        if assignee is None and moved and then.team is not None:
             team = rules.teams.get(then.team)
             assignee = TEAM if team is not None and team.assign != "none" else None
         if assignee is not None:
@@ -337,8 +338,7 @@ class Sweep:
             lambda t: _still_pending(t, pause),
         )
 
-    def _auto_close(self, ticket: Ticket, days: float) -> Due:
-        resolved_at = ticket.resolved_at
+    def _auto_close(self, ticket: Ticket, resolved_at: dt.datetime, days: float) -> Due:
 
         def act(ticket: Ticket) -> str:
             reason = f"resolved for {days:g} days"

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-from peewee import Database, PostgresqlDatabase, SqliteDatabase, _transaction
+from peewee import Database, PostgresqlDatabase, SqliteDatabase, _atomic
 
 from maild.errors import ConfigError
 from maild.store.models import database_proxy
@@ -36,7 +36,7 @@ SQLITE_PRAGMAS = {
 class _PostgresqlDatabase(PostgresqlDatabase):
     """PostgreSQL whose per-thread connection is opened again after the server closed it."""
 
-    def cursor(self, named_cursor=None):  # type: ignore[no-untyped-def]
+    def cursor(self, named_cursor=None):
         conn = self._state.conn
         if (
             conn is not None
@@ -86,7 +86,7 @@ def is_sqlite(db: Database) -> bool:
     return isinstance(db, SqliteDatabase)
 
 
-def write_tx(db: Database) -> _transaction:
+def write_tx(db: Database) -> _atomic:
     """A write transaction; on SQLite it takes the write lock at BEGIN."""
     if is_sqlite(db):
         return db.atomic(lock_type="IMMEDIATE")

@@ -7,6 +7,7 @@ to ``database_proxy``, which :func:`maild.store.db.open_database` initialises fr
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING, Any
 
 from peewee import (
     SQL,
@@ -31,6 +32,16 @@ def utcnow() -> dt.datetime:
 
 
 class BaseModel(Model):
+    # peewee adds attributes when a model class is created, which its stubs cannot show: the
+    # implicit ``id`` primary key, ``<name>_id`` for every foreign key, each ``backref`` on the
+    # model it points to, and a field named ``raw`` shadows ``Model.raw``. This is the one place
+    # where mypy is told about them (as ``Any``), so no call site needs an ignore comment.
+    if TYPE_CHECKING:
+        id: Any
+        raw: Any
+
+        def __getattr__(self, name: str) -> Any: ...
+
     class Meta:
         database = database_proxy
         legacy_table_names = False

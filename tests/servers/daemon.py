@@ -33,16 +33,30 @@ def wait_for_port(
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
+def http_port(config: Path) -> int | None:
+    """The HTTP port of a config file when its ``http.enabled`` is true, else None."""
+    from maild.config import load_config
+
+    http = load_config(config).http
+    return http.port if http.enabled else None
+
+
 class DaemonProcess:
-    """``ticketd run --config CONFIG`` as a child process; ``start``/``stop``/``kill``."""
+    """``ticketd run --config CONFIG`` as a child process; ``start``/``stop``/``kill``.
+
+    Ready means the SMTP port accepts connections and, when the config enables ``http``, the
+    HTTP port too.
+    """
 
     def __init__(self, config: Path, port: int, log: Path) -> None:
         self.config = config
         self.port = port
         self.log = log
         self.proc: subprocess.Popen | None = None
+        self.http_port: int | None = None
 
     def start(self) -> DaemonProcess:
+        self.http_port = http_port(self.config)
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
@@ -52,6 +66,8 @@ class DaemonProcess:
                 env=env,
             )
         wait_for_port(self.port, proc=self.proc)
+        if self.http_port:
+            wait_for_port(self.http_port, proc=self.proc)
         return self
 
     def stop(self, timeout: float = 20.0) -> int:
