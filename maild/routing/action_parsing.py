@@ -12,8 +12,19 @@ from typing import TYPE_CHECKING, Any
 
 from maild.config import ADDRESS_RE
 from maild.routing.conditions import Report, suggest
+from maild.routing.fields import coerce
 from maild.routing.policies import NAME_RE
-from maild.routing.schema import ASSIGNEE, PRIORITIES, STATUSES, TEAM, Actions, Agent, Notify, Team
+from maild.routing.schema import (
+    ASSIGNEE,
+    PRIORITIES,
+    STATUSES,
+    TEAM,
+    Actions,
+    Agent,
+    FieldDef,
+    Notify,
+    Team,
+)
 
 ACTION_KEYS = (
     "team",
@@ -26,6 +37,7 @@ ACTION_KEYS = (
     "sla",
     "spam",
     "forward",
+    "set",
 )
 
 
@@ -36,6 +48,7 @@ class ActionParsing:
     agents: dict[str, Agent]
     teams: dict[str, Team]
     sla_names: set[str]
+    fields: dict[str, FieldDef]
 
     if TYPE_CHECKING:  # provided by the loader
 
@@ -69,6 +82,8 @@ class ActionParsing:
             return self._tags(value, node, report, path)
         if name == "notify":
             return self._notify(value, node, report, path)
+        if name == "set":
+            return self._set_fields(value, node, report, path)
         if name == "reply":
             return {"reply": value} if self._template(value, node, name, report, path) else None
         got, problem = self._simple_action(name, value)
@@ -129,6 +144,31 @@ class ActionParsing:
             report(node, "tags", f"{path}: no tags given")
             return None
         return out
+
+    def _set_fields(
+        self, value: Any, node: Any, report: Report, path: str
+    ) -> dict[str, Any] | None:
+        """``set: {product: printer, order: 4471}``: custom fields, each value checked by type."""
+        if not isinstance(value, dict) or not value:
+            report(node, "set", f"{path}: expected {{field: value, ...}}")
+            return None
+        out = []
+        for name, raw in value.items():
+            defn = self.fields.get(name) if isinstance(name, str) else None
+            if defn is None:
+                known = sorted(self.fields)
+                report(
+                    value,
+                    name,
+                    f"{path}: no field {name!r} is declared (fields: {', '.join(known) or 'none'})",
+                )
+                return None
+            stored, problem = coerce(defn, raw)
+            if problem is not None or stored is None:
+                report(value, name, f"{path}: {problem}")
+                return None
+            out.append((defn.name, stored))
+        return {"set_fields": tuple(out)}
 
     def _notify(self, value: Any, node: Any, report: Report, path: str) -> dict[str, Any] | None:
         items = value if isinstance(value, list) else [value]

@@ -7,6 +7,9 @@ such as signature logos are not attachments here), ``business_hours`` (true/fals
 and SLA policies the ticket's ``status``, ``priority``, ``team``, ``assignee`` and ``tags``. A field
 with several values (``to``, ``tags``, a repeated header) holds when any value holds.
 
+Custom fields (``fields:`` in the rules files) are ``field.NAME``: the value stored on the ticket,
+else the one the field's ``extract`` finds in this message.
+
 Operators: ``equals``, ``contains``, ``starts_with``, ``ends_with`` (each with one string or a list,
 true when any fits; case is ignored), ``matches`` (a regex, or a list; case is ignored unless the
 pattern says ``(?-i)``), ``exists`` (true/false). Several operators on one field must all hold, and
@@ -22,7 +25,7 @@ the engine runs over every rule are :mod:`maild.routing.predicates`.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Literal
 
 import regex
@@ -41,6 +44,7 @@ from maild.routing.schema import (
     Condition,
     ExistsTest,
     FieldCond,
+    FieldDef,
     FieldTest,
     HasAttachments,
     Not,
@@ -83,7 +87,9 @@ class ConditionCompiler:
         scope: Scope,
         has_business_hours: bool,
         teams: Collection[str] = (),
+        custom_fields: Mapping[str, FieldDef] | None = None,
     ) -> None:
+        self.custom_fields = custom_fields or {}
         self.report = report
         self.scope = scope
         self.has_business_hours = has_business_hours
@@ -151,6 +157,8 @@ class ConditionCompiler:
         return kind(tuple(item for item in items if item is not None))
 
     def _field(self, name: Any, value: Any, node: Any, path: str) -> Condition | None:
+        if isinstance(name, str) and name.startswith("field."):
+            return self._custom(name, value, node, path)
         fields = self.fields()
         if name not in fields:
             where = {
@@ -193,6 +201,33 @@ class ConditionCompiler:
             return self._attachment(value, node, path)
         tests = self.tests(value, node, name, path, field=str(name))
         return FieldCond(str(name), tests) if tests is not None else None
+
+    def _custom(self, name: str, value: Any, node: Any, path: str) -> Condition | None:
+        """``field.NAME``: a custom field, as stored on the ticket or extracted from the mail."""
+        field = name.split(".", 1)[1]
+        defn = self.custom_fields.get(field)
+        if defn is None:
+            known = sorted(self.custom_fields)
+            self.report(
+                node,
+                name,
+                f"{path}: no field {field!r} is declared (fields: {', '.join(known) or 'none'})"
+                + (suggest(field, known) if known else ""),
+            )
+            return None
+        tests = self.tests(value, node, name, path, field=name)
+        if tests is None:
+            return None
+        for test in tests:
+            if isinstance(test, TextTest) and test.op == "equals" and defn.type == "choice":
+                choices = [v.lower() for v in defn.values]
+                bad = [v for v in test.operands if v not in choices]
+                if bad:
+                    self.report(
+                        node, name, f"{path}: {bad[0]!r} is not one of {', '.join(defn.values)}"
+                    )
+                    return None
+        return FieldCond("field", tests, field)
 
     def _headers(self, value: Any, node: Any, path: str) -> Condition | None:
         if not isinstance(value, dict) or not value:

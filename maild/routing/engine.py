@@ -19,22 +19,25 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from maild.pipeline.message import InboundMessage
-from maild.routing.match import MatchContext
+from maild.routing.fields import extract_fields
+from maild.routing.match import MAX_TEXT_CHARS, MatchContext
 from maild.routing.plan import LazyTrace, Plan, RuleTrace
 from maild.routing.schema import (
     EVENTS,
     TEAM,
     Agent,
     BusinessHours,
+    FieldDef,
     Notify,
     Rule,
     SlaPolicy,
+    StatusDef,
     Team,
     TicketView,
 )
@@ -77,6 +80,8 @@ class Decision:
     replies: tuple[Applied[str], ...] = ()  # template names
     notifies: tuple[Applied[Notify], ...] = ()
     forwards: tuple[Applied[str], ...] = ()  # addresses
+    fields: tuple[Applied[tuple[str, str]], ...] = ()  # custom fields the rules set: (name, value)
+    extracted: tuple[tuple[str, str], ...] = ()  # custom field values found in the message
     trace: Sequence[RuleTrace] = ()  # a LazyTrace from evaluate: built when read
     regex_timeouts: tuple[str, ...] = ()  # patterns whose search ran out of time
 
@@ -102,6 +107,7 @@ class Decision:
         out += [AppliedAction("reply", a.value, a.rule) for a in self.replies]
         out += [AppliedAction("notify", a.value, a.rule) for a in self.notifies]
         out += [AppliedAction("forward", a.value, a.rule) for a in self.forwards]
+        out += [AppliedAction("field", a.value, a.rule) for a in self.fields]
         return tuple(out)
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,6 +135,7 @@ class _Merger:
         self.replies: dict[str, Applied[str]] = {}
         self.notifies: dict[Notify, Applied[Notify]] = {}
         self.forwards: dict[str, Applied[str]] = {}
+        self.fields: dict[str, Applied[tuple[str, str]]] = {}
 
     def add(self, rule: Rule) -> None:
         then = rule.then
@@ -148,6 +155,8 @@ class _Merger:
             self.notifies.setdefault(notify, Applied(notify, rule.name))
         for address in then.forward:
             self.forwards.setdefault(address, Applied(address, rule.name))
+        for name, value in then.set_fields:
+            self.fields[name] = Applied((name, value), rule.name)
 
     def decision(self, event: str, trace: LazyTrace, timeouts: list[str]) -> Decision:
         s = self.single
@@ -164,6 +173,7 @@ class _Merger:
             replies=tuple(self.replies.values()),
             notifies=tuple(self.notifies.values()),
             forwards=tuple(self.forwards.values()),
+            fields=tuple(self.fields.values()),
             trace=trace,
             regex_timeouts=tuple(timeouts),
         )
@@ -179,6 +189,8 @@ class RuleSet:
     sla_policies: tuple[SlaPolicy, ...] = ()
     business_hours: BusinessHours | None = None
     files: tuple[Path, ...] = ()
+    fields: Mapping[str, FieldDef] = field(default_factory=dict)  # custom fields, by name
+    statuses: Mapping[str, StatusDef] = field(default_factory=dict)  # custom statuses, by name
 
     @cached_property
     def _plans(self) -> dict[str, Plan]:
@@ -192,6 +204,8 @@ class RuleSet:
         if event not in EVENTS:
             raise ValueError(f"unknown event {event!r} (known: {', '.join(EVENTS)})")
         ctx = MatchContext(msg, ticket, now, self.business_hours)
+        if self._extracting:
+            ctx.extracted = extract_fields(self._extracting, msg, ctx.search, MAX_TEXT_CHARS)
         plan = self._plans[event]
         run = plan.run(ctx)
         merger = _Merger()
@@ -204,8 +218,15 @@ class RuleSet:
                 len(ctx.timeouts),
                 ", ".join(sorted(set(ctx.timeouts))[:5]),
             )
-        explain = _Explainer(msg, ticket, now, self.business_hours)
-        return merger.decision(event, LazyTrace(plan, run, explain.context), ctx.timeouts)
+        explain = _Explainer(msg, ticket, now, self.business_hours, extracted=ctx.extracted)
+        decision = merger.decision(event, LazyTrace(plan, run, explain.context), ctx.timeouts)
+        if not ctx.extracted:
+            return decision
+        return replace(decision, extracted=tuple(sorted(ctx.extracted.items())))
+
+    @cached_property
+    def _extracting(self) -> tuple[FieldDef, ...]:
+        return tuple(f for f in self.fields.values() if f.extract is not None)
 
     def _team_strategy(self, merger: _Merger, ticket: TicketView | None) -> None:
         """A ticket moving to a team, with no assignee named, is assigned by the team's strategy."""
@@ -260,15 +281,16 @@ class RuleSet:
 class _Explainer:
     """A decision's inputs, and the context its reasons are worked out in, made when first asked."""
 
-    __slots__ = ("_args", "_ctx")
+    __slots__ = ("_args", "_ctx", "_kwargs")
 
-    def __init__(self, *args: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._args = args
+        self._kwargs = kwargs
         self._ctx: MatchContext | None = None
 
     def context(self) -> MatchContext:
         if self._ctx is None:
-            self._ctx = MatchContext(*self._args)
+            self._ctx = MatchContext(*self._args, **self._kwargs)
         return self._ctx
 
 

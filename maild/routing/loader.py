@@ -11,7 +11,8 @@ Each file is read by :mod:`maild.routing.yamlfile` (size limit, no anchors, alia
 bounded nesting, duplicate keys and tabs in plain words). References are checked: teams, agents,
 SLA policies and, when a set of available template names is given, templates.
 
-Rules are read here; agents and teams by :mod:`maild.routing.people_parsing`; actions by
+Rules are read here; agents and teams by :mod:`maild.routing.people_parsing`; custom fields and
+statuses by :mod:`maild.routing.field_parsing`; actions by
 :mod:`maild.routing.action_parsing`; conditions by :mod:`maild.routing.conditions`; business
 hours and SLA policies by :mod:`maild.routing.policies`.
 """
@@ -27,6 +28,7 @@ from maild.errors import ConfigError
 from maild.routing.action_parsing import ACTION_KEYS, ActionParsing
 from maild.routing.conditions import ConditionCompiler, Report, Scope, suggest
 from maild.routing.engine import RuleSet
+from maild.routing.field_parsing import FieldParsing
 from maild.routing.people_parsing import PeopleParsing
 from maild.routing.policies import PolicyParsing, line_of
 from maild.routing.schema import (
@@ -35,13 +37,15 @@ from maild.routing.schema import (
     Agent,
     BusinessHours,
     Condition,
+    FieldDef,
     Rule,
+    StatusDef,
     Team,
     Where,
 )
 from maild.routing.yamlfile import YamlProblem, read_yaml_file
 
-TOP_KEYS = ("agents", "teams", "rules", "business_hours", "sla")
+TOP_KEYS = ("agents", "teams", "fields", "statuses", "rules", "business_hours", "sla")
 RULE_KEYS = ("name", "on", "when", "then", "stop", "enabled")
 
 
@@ -106,12 +110,14 @@ class _Section:
 
 
 @dataclass
-class _Loader(PeopleParsing, ActionParsing, PolicyParsing):
+class _Loader(PeopleParsing, FieldParsing, ActionParsing, PolicyParsing):
     templates: Collection[str] | None
     errors: list[tuple[str, int, str]] = field(default_factory=list)  # (file, line, text)
     sections: list[_Section] = field(default_factory=list)
     agents: dict[str, Agent] = field(default_factory=dict)
     teams: dict[str, Team] = field(default_factory=dict)
+    fields: dict[str, FieldDef] = field(default_factory=dict)
+    statuses: dict[str, StatusDef] = field(default_factory=dict)
     sla_names: set[str] = field(default_factory=set)
     business_hours: BusinessHours | None = None
 
@@ -166,6 +172,12 @@ class _Loader(PeopleParsing, ActionParsing, PolicyParsing):
             for i, item in self._items(section, "an agent"):
                 self._agent(section.file, section.value, i, item)
         self._members()
+        for section in self.of("fields"):
+            for i, item in self._items(section, "a field"):
+                self._field_def(section.file, section.value, i, item)
+        for section in self.of("statuses"):
+            for i, item in self._items(section, "a status"):
+                self._status_def(section.file, section.value, i, item)
         for section in self.of("business_hours"):
             self._business_hours(section.file, section.parent, section.value)
         policies = []
@@ -193,6 +205,8 @@ class _Loader(PeopleParsing, ActionParsing, PolicyParsing):
             sla_policies=tuple(policies),
             business_hours=self.business_hours,
             files=files,
+            fields=dict(self.fields),
+            statuses=dict(self.statuses),
         )
 
     def _items(self, section: _Section, what: str) -> Iterable[tuple[int, Any]]:
@@ -283,5 +297,6 @@ class _Loader(PeopleParsing, ActionParsing, PolicyParsing):
             scope=scope,
             teams=self.teams,
             has_business_hours=self.business_hours is not None,
+            custom_fields=self.fields,
         )
         return compiler.compile(node["when"], node, "when", "when")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Literal
 
@@ -89,7 +89,9 @@ class MatchContext:
         *,
         regex_timeout: float = REGEX_TIMEOUT,
         regex_budget: float = REGEX_BUDGET,
+        extracted: Mapping[str, str] | None = None,
     ) -> None:
+        self.extracted: Mapping[str, str] = extracted or {}
         self.msg = msg
         self.ticket = ticket
         self.now = now
@@ -153,6 +155,9 @@ class MatchContext:
             return (msg.text,)
         if field == "header":
             return msg.header_all(header or "")
+        if field == "field":
+            stored = ticket.field(header or "") if ticket is not None else None
+            return (stored if stored is not None else self.extracted.get(header or ""),)
         if ticket is None:
             return ()
         if field == "tags":
@@ -275,7 +280,9 @@ def _field_test(
 
 
 def _field(cond: FieldCond, ctx: MatchContext) -> Outcome:
-    label = f"header {cond.header}" if cond.header is not None else cond.field
+    label = cond.field if cond.header is None else f"{cond.field}.{cond.header}"
+    if cond.field == "header":
+        label = f"header {cond.header}"
     values = ctx.values(cond.field, cond.header)
     lowered = ctx.lowered(cond.field, cond.header)
     if len(cond.tests) == 1:
