@@ -106,3 +106,43 @@ def extract_fields(
 def undeclared(values: Iterable[tuple[str, str]], fields: Mapping[str, FieldDef]) -> list[str]:
     """Names of stored values that no field declares (renamed or removed): kept, but warned of."""
     return sorted({name for name, _value in values if name not in fields})
+
+
+def form_fields(fields: Mapping[str, FieldDef]) -> list[dict[str, Any]]:
+    """The fields the web form shows (``on_form`` or ``required_on_form``), in declared order:
+    ``{name, label, type, values, required}`` each. The form (issue 14) renders these and passes
+    what was posted to :func:`form_values`."""
+    return [
+        {
+            "name": f.name,
+            "label": f.label or f.name,
+            "type": f.type,
+            "values": list(f.values),
+            "required": f.required_on_form,
+        }
+        for f in fields.values()
+        if f.on_form
+    ]
+
+
+def form_values(
+    fields: Mapping[str, FieldDef], posted: Mapping[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """``(values to store, errors by field name)`` for what the form posted; fields the form
+    does not show are ignored, a required field left empty is an error."""
+    values: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for defn in fields.values():
+        if not defn.on_form:
+            continue
+        raw = (posted.get(defn.name) or "").strip()
+        if not raw:
+            if defn.required_on_form:
+                errors[defn.name] = f"{defn.label or defn.name} is required"
+            continue
+        stored, problem = coerce(defn, raw)
+        if problem is not None or stored is None:
+            errors[defn.name] = problem or "invalid"
+        else:
+            values[defn.name] = stored
+    return values, errors

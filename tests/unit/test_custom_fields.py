@@ -8,7 +8,7 @@ import regex
 from maild.agents import mentions, roles
 from maild.pipeline.message import InboundMessage
 from maild.routing.conditions import REGEX_FLAGS
-from maild.routing.fields import coerce, extract_fields, undeclared
+from maild.routing.fields import coerce, extract_fields, form_fields, form_values, undeclared
 from maild.routing.schema import Agent, Extract, FieldDef
 
 NUMBER = FieldDef("order", "number")
@@ -121,3 +121,21 @@ def test_mentions_are_words_starting_with_at_not_addresses_in_text() -> None:
     bad = mentions.resolve("@carol@customer.test @zed", agents, author="a@x.test")
     assert [e[1] for e in bad.errors] == ["@carol@customer.test", "@zed"]
     assert mentions.resolve("@ann", agents, author="a@x.test").agents == ()  # oneself
+
+
+def test_the_web_form_lists_its_fields_and_checks_what_was_posted() -> None:
+    fields = {
+        "product": FieldDef("product", "choice", ("printer", "scanner"), "Product", True, True),
+        "order": FieldDef("order", "number", label="Order", on_form=True),
+        "internal": FieldDef("internal", "text"),
+    }
+    assert form_fields(fields) == [
+        {"name": "product", "label": "Product", "type": "choice", "values": ["printer", "scanner"], "required": True},
+        {"name": "order", "label": "Order", "type": "number", "values": [], "required": False},
+    ]  # fmt: skip
+    assert form_values(fields, {"product": "Printer", "order": "7", "internal": "x"}) == (
+        {"product": "printer", "order": "7"},
+        {},
+    )
+    values, errors = form_values(fields, {"order": "seven"})
+    assert values == {} and set(errors) == {"product", "order"}
