@@ -176,7 +176,8 @@ def render(report: Report, *, charts: bool = True) -> str:
             [[d.date.isoformat(), d.created, d.resolved, d.open_at_end] for d in report.days],
         )
     )
-    parts.append(_groups(report.teams, "team", "(no team)", charts))
+    empty = "(no team)" if report.grouped_by == "team" else "(none)"
+    parts.append(_groups(report.teams, report.grouped_by, empty, charts))
     parts.append(_groups(report.agents, "agent", "(unassigned)", charts))
     parts.append("<h2>Top tags</h2>")
     if charts:

@@ -197,3 +197,15 @@ def test_bad_declarations_name_file_and_line_and_keep_the_old_rules(
     make_worker(app, holder).run_once(ids=[entry_id])
     ticket = Ticket.get(Ticket.subject == "printer broken")
     assert shown(app, ticket)["fields"] == {"product": "printer"}
+
+
+def test_report_groups_by_a_choice_field(app: App) -> None:
+    for subject in ("printer jam", "printer smoke", "scanner stuck"):
+        new_ticket(app, subject)
+    out = ticketd(app, "report", "--by", "field.product", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["grouped_by"] == "field.product"
+    assert {g["name"]: g["created"] for g in data["teams"]} == {"printer": 2, None: 1}
+    bad = ticketd(app, "report", "--by", "field.colour")
+    assert bad.returncode == 64 and "choose one of team, field.contract" in bad.stderr
