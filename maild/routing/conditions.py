@@ -211,8 +211,8 @@ class ConditionCompiler:
             self.report(
                 node,
                 name,
-                f"{path}: no field {field!r} is declared (fields: {', '.join(known) or 'none'})"
-                + (suggest(field, known) if known else ""),
+                f"{path}: no field {field!r} is declared"
+                + (suggest(field, known) if known else " (the rules files declare no fields)"),
             )
             return None
         tests = self.tests(value, node, name, path, field=name)

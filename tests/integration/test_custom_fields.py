@@ -209,3 +209,16 @@ def test_report_groups_by_a_choice_field(app: App) -> None:
     assert {g["name"]: g["created"] for g in data["teams"]} == {"printer": 2, None: 1}
     bad = ticketd(app, "report", "--by", "field.colour")
     assert bad.returncode == 64 and "choose one of team, field.contract" in bad.stderr
+
+
+def test_removing_a_field_keeps_its_values_and_rules_check_warns(app: App) -> None:
+    ticket = new_ticket(app, "My printer ate order #4471")
+    fields = FIELDS.replace("  - {name: order, type: number,", "  - {name: order_no, type: number,")
+    (app.config.rules_dir / "15-fields.yaml").write_text(fields)
+    (app.config.rules_dir / "20-routing.yaml").write_text(
+        ROUTING.replace("field.order", "field.order_no")
+    )
+    assert shown(app, ticket)["fields"]["order"] == "4471"  # still readable
+    out = ticketd(app, "rules", "check")
+    assert out.returncode == 0, out.stderr
+    assert "1 ticket(s) have values for field 'order', which no field declares" in out.stderr
