@@ -161,6 +161,14 @@ class HttpConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ThreadingConfig:
+    # Mail threaded to a ticket from someone who is not its requester, a watcher or an agent
+    # (and not sent to the ticket's signed reply address): "note" stores it as a flagged message
+    # without re-opening; "new_ticket" opens a new ticket linked to it; "append" as a reply.
+    non_participants: Literal["note", "new_ticket", "append"] = "note"
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     instance: InstanceConfig = dataclasses.field(default_factory=InstanceConfig)
     database: DatabaseConfig = dataclasses.field(default_factory=DatabaseConfig)
@@ -176,6 +184,7 @@ class Config:
     reports: ReportsConfig = dataclasses.field(default_factory=ReportsConfig)
     retention: RetentionConfig = dataclasses.field(default_factory=RetentionConfig)
     http: HttpConfig = dataclasses.field(default_factory=HttpConfig)
+    threading: ThreadingConfig = dataclasses.field(default_factory=ThreadingConfig)
     rules_dir: Path = Path("./rules")
     templates_dir: Path = Path("./templates")
     log_level: Literal["debug", "info", "warning", "error"] = "info"

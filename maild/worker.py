@@ -23,6 +23,7 @@ from peewee import IntegrityError
 
 from maild import spool
 from maild.app import App
+from maild.pipeline import participants
 from maild.pipeline.addresses import (
     LOOP_HEADER,
     Signer,
@@ -30,6 +31,7 @@ from maild.pipeline.addresses import (
     is_support_address,
     loop_token,
 )
+from maild.pipeline.authres import dmarc_fails, domain_of, our_results
 from maild.pipeline.classify import Classification, classify
 from maild.pipeline.message import Address, InboundMessage
 from maild.pipeline.parse import ADDRESS_RE, ParseError, html_to_text, parse_message
@@ -63,6 +65,7 @@ class StoreContext:
     ticket_before: TicketView | None = None  # the ticket as it was before this message
     agent: AgentMail | None = None  # the From is an agent's: trusted or a forgery (maild.agents)
     replied: bool = False  # a rule already answered the requester (no acknowledgement then)
+    no_auto_mail: str | None = None  # why the sender gets no automatic mail (their DMARC failed)
     outcome: list[str] = field(default_factory=list)  # words for the log line
 
 
@@ -213,18 +216,26 @@ class Worker:
             author = self.agents.read(msg, sender, ticket)
         agent = author if author is not None and author.trusted else None
         visible = reply_text(msg) if ticket is not None else ""  # quotes stripped, computed once
+        # Who may act on the ticket (maild.pipeline.participants); None: an agent's From, a robot.
+        standing = self._standing(msg, sender, ticket) if not robot and author is None else None
+        note = standing is not None and standing.handling == participants.NOTE
         rating = None
-        if ticket is not None and not robot and agent is None:
+        if ticket is not None and standing is not None and standing.why == "requester":
             # A rating answering our survey is stored and neither re-opens a resolved ticket nor
             # starts a follow-up of a closed one.
-            rating = survey.satisfaction_reply(ticket, msg.subject, visible, msg.in_reply_to)
+            rating = survey.satisfaction_reply(
+                ticket, msg.subject, visible, msg.in_reply_to, signed=standing.signed
+            )
         parent = None
-        if (
+        if standing is not None and standing.handling == participants.NEW_TICKET:
+            parent, ticket = ticket, None  # a stranger's mail opens a ticket linked to this one
+        elif (
             ticket is not None
             and ticket.status == "closed"
             and not robot
             and agent is None
             and rating is None
+            and not note
         ):
             parent, ticket = ticket, None  # a reply to a closed ticket starts a follow-up
         created = ticket is None
@@ -237,6 +248,8 @@ class Worker:
         kind = "robot" if robot else "customer"
         if agent is not None:  # a trusted agent's reply or note (maild.agents.desk)
             event, body, kind = agent.event, agent.body, agent.kind
+        elif note:  # kept for the agents, flagged; it changes nothing on the ticket
+            event, kind = "non_participant", participants.NON_PARTICIPANT_KIND
         message = Message.create(
             ticket=ticket,
             direction="in",
@@ -310,6 +323,8 @@ class Worker:
                 reasons=list(verdict.reasons),
                 bounced=list(verdict.bounced_recipients),
             )
+        elif note:
+            store.add_event(ticket, "non_participant", actor=actor, at=now, message=message)
         elif agent is None:
             cc = [
                 a
@@ -354,12 +369,37 @@ class Worker:
             actor=actor,
             ticket_before=before,
             agent=author,
+            no_auto_mail=self._no_auto_mail(msg, sender),
         )
         for hook in self.hooks:
             hook(ctx)
         word = "new" if created else "append"
         extra = f" [{'; '.join(ctx.outcome)}]" if ctx.outcome else ""
         return f"{word} {prefix}-{ticket.id}{extra}", False
+
+    def _standing(
+        self, msg: InboundMessage, sender: Address, ticket: Ticket | None
+    ) -> participants.Standing | None:
+        """The sender's standing on ``ticket`` (None for a new ticket)."""
+        if ticket is None:
+            return None
+        support = self.app.config.support_addresses
+        return participants.standing(
+            sender.email,
+            requester=ticket.requester.email,
+            watchers=[w.email for w in ticket.watchers],
+            signed=participants.at_signed_address(msg.recipients, ticket.id, self.signer, support),
+            mode=self.app.config.threading.non_participants,
+        )
+
+    def _no_auto_mail(self, msg: InboundMessage, sender: Address) -> str | None:
+        """Why the sender must get no automatic mail: our MTA saw their domain fail DMARC, so
+        the From is forged and answering it would spend the real owner's budget."""
+        authserv = self.app.config.agents.authserv_id
+        domain = domain_of(sender.email)
+        if authserv and dmarc_fails(our_results(msg.headers, authserv), domain):
+            return f"Authentication-Results {authserv}: dmarc=fail header.from={domain}"
+        return None
 
     def _locked_ticket(self, number: int) -> Ticket:
         """The ticket, on PostgreSQL with its row locked until the commit: two messages for one

@@ -168,7 +168,10 @@ class AgentDesk:
                 at=now,
                 outcome=ctx.outcome,
             )
-        if ctx.event == "customer_reply":
+        stranger = ctx.event == "non_participant"
+        if ctx.event == "customer_reply" or (
+            stranger and ctx.ticket.status not in ("resolved", "closed")
+        ):
             notify.notify_customer_reply(
                 self.app,
                 self.renderer,
@@ -178,6 +181,7 @@ class AgentDesk:
                 author=ctx.actor,
                 at=now,
                 outcome=ctx.outcome,
+                non_participant=stranger,
             )
         notify.notify_assigned(
             self.app,

@@ -225,8 +225,10 @@ def notify_customer_reply(
     author: str,
     at: dt.datetime,
     outcome: list[str],
+    non_participant: bool = False,
 ) -> None:
-    """``notify_reply`` to the assignee, or the team while unassigned (see the module policy)."""
+    """``notify_reply`` to the assignee, or the team while unassigned (see the module policy).
+    ``non_participant``: the mail is from someone outside the ticket (the template says so)."""
     target = ASSIGNEE if ticket.assignee else TEAM
     if target == TEAM and not ticket.team:
         store.add_event(
@@ -254,6 +256,7 @@ def notify_customer_reply(
             outcome=outcome,
             answering=cause,
             to_agents=True,
+            extra={"non_participant": non_participant},
         )
 
 

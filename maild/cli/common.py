@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from maild.app import App
+from maild.cli.safe_text import terminal_safe
 from maild.config import Config, default_config_path, load_config
 
 
@@ -38,14 +39,15 @@ def print_rows(
     empty: str,
     line: Callable[[dict[str, Any]], str],
 ) -> int:
-    """A list command's output: JSON, ``empty`` when there is nothing, else one line per row."""
+    """A list command's output: JSON, ``empty`` when there is nothing, else one line per row
+    (control characters from mail escaped)."""
     if as_json:
         print(json.dumps(list(rows), indent=2))
     elif not rows:
         print(empty)
     else:
         for row in rows:
-            print(line(row))
+            print(terminal_safe(line(row)))  # rows carry addresses, subjects, errors
     return 0
 
 

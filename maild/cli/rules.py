@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import cast
 
 from maild.cli.common import add_config_option, bad_time, config_of, open_app, parse_time
+from maild.cli.safe_text import terminal_safe
 from maild.errors import TicketdError
 from maild.routing.engine import Decision, RuleSet
 from maild.routing.loader import RulesError, available_templates, load_rules
@@ -146,12 +147,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return 0
     sender = msg.from_addr.email if msg.from_addr else msg.envelope_from or "-"
-    print(f"message: from {sender}, subject {msg.subject!r}")
+    print(f"message: from {terminal_safe(sender)}, subject {terminal_safe(repr(msg.subject))}")
     print(f"event:   {args.event} at {now.isoformat()}")
     print(f"rules:   {rules.describe()}")
     print()
     for line in explain_lines(decision, rules):
-        print(line)
+        print(terminal_safe(line))  # conditions quote the mail's subject, addresses, body
     return 0
 
 

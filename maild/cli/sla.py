@@ -13,6 +13,7 @@ import datetime as dt
 import sys
 
 from maild.cli.common import add_config_option, bad_time, config_of, parse_time
+from maild.cli.safe_text import terminal_safe
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,9 +49,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     finally:
         app.close()
     for line in done:
-        print(line)
+        print(terminal_safe(line))
     for line in run.errors:
-        print(f"ticketd: {line}", file=sys.stderr)
+        print(f"ticketd: {terminal_safe(line)}", file=sys.stderr)
     count = len(done)
     failed = f", {len(run.errors)} failed" if run.errors else ""
     print(f"sla check at {iso(now)}: {count} action{'' if count == 1 else 's'}{failed}")

@@ -6,6 +6,7 @@ import argparse
 
 from maild import spool
 from maild.cli.common import add_config_option, open_app, print_rows
+from maild.cli.safe_text import terminal_safe
 from maild.clock import iso
 from maild.store.models import SpoolEntry
 
@@ -78,7 +79,8 @@ def cmd_retry(args: argparse.Namespace) -> int:
     make_worker(app).run_once(ids=[entry.id])
     entry = SpoolEntry.get_by_id(entry.id)
     if entry.status == spool.DONE:
-        print(f"spool #{entry.id} {entry.result}")
+        print(f"spool #{entry.id} {terminal_safe(entry.result)}")
         return 0
-    print(f"spool #{entry.id} {entry.status}: {(entry.last_error or '').splitlines()[0]}")
+    error = terminal_safe((entry.last_error or "").splitlines()[0])
+    print(f"spool #{entry.id} {entry.status}: {error}")
     return 1

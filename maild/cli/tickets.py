@@ -7,6 +7,7 @@ import json
 import sys
 
 from maild.cli.common import add_config_option, open_app
+from maild.cli.safe_text import terminal_safe
 from maild.store.custom_fields import with_field
 from maild.store.models import Ticket
 from maild.store.tickets import STATUSES, find_ticket, ticket_detail, ticket_summary
@@ -57,9 +58,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'REF':<12} {'STATUS':<9} {'PRIORITY':<8} {'REQUESTER':<30} SUBJECT")
     for row in rows:
+        requester, subject = terminal_safe(row["requester"]), terminal_safe(row["subject"])
         print(
             f"{row['ref']:<12} {row['status']:<9} {row['priority']:<8} "
-            f"{row['requester'][:30]:<30} {row['subject'][:60]}"
+            f"{requester[:30]:<30} {subject[:60]}"
         )
     return 0
 
@@ -71,19 +73,21 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return 0
-    print(f"{data['ref']}  {data['subject']}")
+    safe = terminal_safe
+    print(f"{data['ref']}  {safe(data['subject'])}")
     print(
-        f"status {data['status']}  priority {data['priority']}  team {data['team'] or '-'}  "
-        f"assignee {data['assignee'] or '-'}  tags {', '.join(data['tags']) or '-'}"
+        safe(
+            f"status {data['status']}  priority {data['priority']}  team {data['team'] or '-'}  "
+            f"assignee {data['assignee'] or '-'}  tags {', '.join(data['tags']) or '-'}"
+        )
     )
-    print(f"requester {data['requester']}  created {data['created_at']}")
+    print(f"requester {safe(data['requester'])}  created {data['created_at']}")
     for m in data["messages"]:
         arrow = "<-" if m["direction"] == "in" else "->"
-        print(f"\n{arrow} {m['created_at']} {m['kind']} {m['from']}")
-        print(m["body"].strip() or "(no text)")
+        print(f"\n{arrow} {m['created_at']} {m['kind']} {safe(m['from'])}")
+        print(safe(m["body"].strip(), multiline=True) or "(no text)")
     print("\nevents:")
     for e in data["events"]:
-        print(
-            f"  {e['at']} {e['actor']} {e['action']} {json.dumps(e['detail'], ensure_ascii=False)}"
-        )
+        detail = json.dumps(e["detail"], ensure_ascii=False)
+        print(f"  {e['at']} {safe(e['actor'])} {e['action']} {safe(detail)}")
     return 0

@@ -90,7 +90,7 @@ class AutoMail:
     def _acknowledge(self, ctx: StoreContext) -> None:
         app, ticket, now = self.app, ctx.ticket, ctx.message.created_at
         requester = ticket.requester
-        why = refusal(
+        why = ctx.no_auto_mail or refusal(
             requester.email, support=app.config.support_addresses, config=app.config.loop, now=now
         )
         if why:

@@ -34,6 +34,7 @@ from maild.clock import iso
 from maild.notify.templates import Renderer
 from maild.pipeline.addresses import LOOP_HEADER, Signer, loop_token
 from maild.pipeline.message import Address
+from maild.pipeline.participants import shown_name
 from maild.pipeline.quotes import REPLY_MARKER
 from maild.pipeline.thread import strip_reply_prefixes
 from maild.store import tickets as store
@@ -288,11 +289,15 @@ def context(
             "tags": store.tags_of(ticket),
             "created_at": iso(ticket.created_at),
         },
-        "requester": {"email": requester.email, "name": requester.name},
+        # A name that could pass for an address is shown with the real one beside it.
+        "requester": {
+            "email": requester.email,
+            "name": shown_name(requester.name, requester.email),
+        },
         "message": {
             "body": message.body if message else "",
             "from": message.from_addr if message else "",
-            "from_name": message.from_name if message else "",
+            "from_name": shown_name(message.from_name, message.from_addr) if message else "",
             "subject": message.subject if message else "",
         },
         "agent": {"email": agent.email if agent else "", "name": agent.name if agent else ""},

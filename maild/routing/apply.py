@@ -250,7 +250,7 @@ def _reply(app: App, renderer: Renderer, ctx: StoreContext, template: str, rule:
     requester = ticket.requester
     if ctx.verdict.is_robot:
         return
-    why = refusal(
+    why = ctx.no_auto_mail or refusal(
         requester.email, support=app.config.support_addresses, config=app.config.loop, now=now
     )
     ctx.replied = True  # the rule's reply stands in for the acknowledgement, sent or not

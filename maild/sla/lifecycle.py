@@ -126,7 +126,9 @@ def record_first_response(
 def record_satisfaction(
     ticket: Ticket, rating: Rating, *, actor: str, at: dt.datetime, message: Message | None = None
 ) -> None:
-    """Store the customer's rating and comment (a later one replaces it); one audit event."""
+    """Store the customer's rating and comment (a later one replaces it); one audit event,
+    naming the rating it replaced."""
+    previous = ticket.satisfaction_rating
     ticket.satisfaction_rating = rating.rating
     ticket.satisfaction_comment = rating.comment or None
     ticket.updated_at = at
@@ -139,4 +141,5 @@ def record_satisfaction(
         message=message,
         rating=rating.rating,
         comment=rating.comment,
+        **({"replaced": previous} if previous is not None else {}),
     )

@@ -8,9 +8,12 @@ write to the ticket's signed reply address with ``[ACME-1] Rating: N`` as the su
 digit as the first line, so either carries the rating.
 
 A reply counts as a satisfaction reply only on a resolved (or since closed) ticket that was sent a
-survey, and only when the subject carries a rating (a mailto link), or the reply answers the survey
-(its In-Reply-To names the survey's Message-ID; a reply without In-Reply-To counts when our last
-mail to the requester was the survey). A rating word followed by a comma must be most of its line (at most
+survey, only from the requester (the worker asks only then: :mod:`maild.pipeline.participants`),
+and only through the survey itself: the mail arrived at the ticket's signed reply address (where
+the survey's links write; only who got our mail knows it), or its In-Reply-To names the survey's
+Message-ID. A rating tag in the subject of mail to the plain address proves nothing (anyone can
+write ``[ACME-1] Rating: 1``). A later rating of the requester replaces the earlier one (an audit
+event each). A rating word followed by a comma must be most of its line (at most
 ``MAX_WORDS_WITH_A_WORD_RATING`` words: ``Good, thanks`` rates, ``Ok, but the refund never came``
 is a reply, not a 3; ``Not good - it took a week`` rates).
 Anything else is an ordinary reply: it re-opens a resolved ticket, or starts a follow-up of a
@@ -20,7 +23,6 @@ closed one.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -136,9 +138,10 @@ def queue_survey(
 
 
 def satisfaction_reply(
-    ticket: Ticket, subject: str, body: str, in_reply_to: Sequence[str] = ()
+    ticket: Ticket, subject: str, body: str, in_reply_to: Sequence[str] = (), *, signed: bool
 ) -> Rating | None:
-    """The rating in a customer's reply to ``ticket``, if the reply is one (see above)."""
+    """The rating in the requester's reply to ``ticket``, if the reply is one (see above);
+    ``signed``: it was sent to the ticket's signed reply address."""
     if ticket.status not in ("resolved", "closed"):
         return None
     surveys = {
@@ -151,31 +154,12 @@ def satisfaction_reply(
     }
     if not surveys:
         return None
+    if not signed and not surveys.intersection(in_reply_to):
+        return None  # not through the survey: an ordinary reply
     in_subject = rating_in_subject(subject)
-    if in_subject is None:
-        if in_reply_to:
-            if not surveys.intersection(in_reply_to):
-                return None  # it answers some other mail of ours
-        elif not _survey_was_last(ticket):
-            return None
     parsed = parse_rating(body)
     if parsed is not None:
         return parsed
     if in_subject is not None:
         return Rating(in_subject, body.strip()[:MAX_COMMENT_CHARS])
     return None
-
-
-def _survey_was_last(ticket: Ticket) -> bool:
-    """Whether our last mail to the requester on ``ticket`` was the survey. Mail to agents
-    (a notification of the new assignee, an escalation) after it does not count."""
-    requester = ticket.requester.email.lower()
-    rows = (
-        Message.select(Message.kind, Message.to_addrs)
-        .where((Message.ticket == ticket) & (Message.direction == "out"))
-        .order_by(Message.created_at.desc(), Message.id.desc())
-    )
-    for row in rows:
-        if requester in (a.lower() for a in json.loads(row.to_addrs or "[]")):
-            return row.kind == SURVEY_KIND
-    return False

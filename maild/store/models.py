@@ -161,7 +161,7 @@ class Message(BaseModel):
     id = AutoField()
     ticket = ForeignKeyField(Ticket, backref="messages", on_delete="CASCADE")
     direction = CharField(max_length=3)  # in | out
-    kind = CharField(max_length=10)  # customer | agent | note | auto | robot
+    kind = CharField(max_length=10)  # customer | agent | note | auto | robot | outsider
     message_id = CharField(max_length=500, index=True)
     dedup_key = CharField(max_length=520, unique=True)
     from_addr = CharField(max_length=320, default="")

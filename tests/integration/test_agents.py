@@ -381,7 +381,8 @@ def test_forged_agent_mail_is_a_customer_reply_and_warns_the_agent(app: App) -> 
 def test_authentication_results_to_the_plain_address(app: App, header: str, trusted: bool) -> None:
     ticket = new_ticket(app)
     raw = gmail_reply(app, ticket, "#priority urgent\nOn it.", to="support@example.com")
-    deliver(app, f"Authentication-Results: {header}\r\n".encode() + raw)
+    received = b"Received: from mail.example.com by mx.example.com (Postfix) id 4Q1\r\n"
+    deliver(app, f"Authentication-Results: {header}\r\n".encode() + received + raw)
     assert (fresh(ticket).priority == "urgent") is trusted
     assert bool(actions(ticket, "forgery_suspected")) is not trusted
 

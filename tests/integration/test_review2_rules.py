@@ -7,6 +7,7 @@ Real SQLite and PostgreSQL (``app``), the real worker.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from maild.app import App
 from maild.store.models import Event, OutboxEntry, Ticket
@@ -41,10 +42,14 @@ def forwards() -> list[list[str]]:
     return [json.loads(r.rcpt_tos) for r in rows]
 
 
-def test_a_naive_responder_at_the_forward_address_does_not_loop(app: App) -> None:
+def test_a_naive_responder_at_the_forward_address_does_not_loop(
+    app_factory: Callable[..., App], any_db_url: str
+) -> None:
     """The vendor's help desk answers every mail it gets with an acknowledgement that carries no
-    robot headers and threads by our subject tag. Each one is a customer reply on our ticket; a
-    rule that forwards customer replies must not send the vendor's own mail back to the vendor."""
+    robot headers and threads by our subject tag. With ``threading.non_participants: append``
+    each one is a customer reply on our ticket (by default it is a note no rule sees); a rule
+    that forwards customer replies must not send the vendor's own mail back to the vendor."""
+    app = app_factory(any_db_url, threading={"non_participants": "append"})
     write(app, FORWARD_REPLIES)
     deliver(app, make_mail(subject="Card payment failed"))
     ticket = Ticket.get()
@@ -99,9 +104,13 @@ def test_rule_mail_is_audited_under_the_rule_name(app: App) -> None:
     assert [d["to"] for d in forwarded] == [["tickets@vendor.test"]]
 
 
-def test_a_loop_through_a_third_address_stops_at_the_hourly_cap(app: App) -> None:
+def test_a_loop_through_a_third_address_stops_at_the_hourly_cap(
+    app_factory: Callable[..., App], any_db_url: str
+) -> None:
     """The vendor answers from noreply-desk@ (not the forward address, no robot headers): each
-    answer is forwarded once, but a ticket forwards at most loop.auto_replies_per_hour an hour."""
+    answer is forwarded once (with ``threading.non_participants: append``), but a ticket
+    forwards at most loop.auto_replies_per_hour an hour."""
+    app = app_factory(any_db_url, threading={"non_participants": "append"})
     write(app, FORWARD_REPLIES)
     deliver(app, make_mail(subject="Card payment failed"))
     ticket = Ticket.get()

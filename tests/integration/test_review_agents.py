@@ -20,6 +20,7 @@ from tests.integration.test_agents import (
     last_outbox,
     mails,
     new_ticket,
+    signed,
 )
 from tests.mailgen import make_mail
 
@@ -55,10 +56,13 @@ def test_survey_rating_after_an_internal_notification_is_still_a_rating(app: App
     deliver(app, gmail_reply(app, ticket, "#status resolved\n#assign Bob\nRefund sent."))
     assert fresh(ticket).status == "resolved"
     assert [k for k, _, _ in mails(ticket) if k == "survey"]
+    survey = Message.get((Message.ticket == ticket) & (Message.kind == "survey"))
     deliver(
         app,
         make_mail(
-            subject=f"Re: [ACME-{ticket.id}] Refund for invoice 7", body="5\n\nQuick and friendly."
+            subject=f"Re: [ACME-{ticket.id}] Refund for invoice 7",
+            in_reply_to=f"<{survey.message_id}>",  # ratings count only through the survey
+            body="5\n\nQuick and friendly.",
         ),
     )
     ticket = fresh(ticket)
@@ -97,8 +101,10 @@ def test_rating_a_closed_ticket_by_the_survey_link_starts_no_followup(app: App) 
     deliver(app, gmail_reply(app, ticket, "#close\n#note\nclosing"))
     assert fresh(ticket).status == "closed"
     before = Ticket.select().count()
-    deliver(app, make_mail(subject=f"[ACME-{ticket.id}] Rating: 4", body="4\r\n\r\n"))
+    link = signed(app, ticket)  # where the survey's mailto links write
+    deliver(app, make_mail(to=link, subject=f"[ACME-{ticket.id}] Rating: 4", body="4\r\n\r\n"))
     assert Ticket.select().count() == before
+    assert fresh(ticket).satisfaction_rating == 4
 
 
 def test_ok_but_still_broken_reopens(app: App) -> None:
