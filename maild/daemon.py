@@ -39,6 +39,10 @@ class Daemon:
         # reported before anything listens.
         self.rules = RulesHolder.open(app.config.rules_dir, app.config.templates_dir)
         parse_mailboxes(app.config.imap.mailboxes, app.config.source)
+        if app.config.http.enabled:
+            from maild.web.ratelimit import check_rates
+
+            check_rates(app.config.http)
 
     def request_stop(self, *_args: object) -> None:
         self.stop.set()

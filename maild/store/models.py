@@ -284,6 +284,26 @@ class SlaFiring(BaseModel):
         indexes = ((("ticket", "policy", "step"), True),)
 
 
+class ApiIntake(BaseModel):
+    """One message received through ``POST /api/v1/messages``: a channel's ``external_id`` is
+    stored once, in the transaction that spools it, so a retried submission is a duplicate."""
+
+    channel = CharField(max_length=100)
+    external_id = CharField(max_length=200)
+    spool_id = IntegerField()
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("channel", "external_id"), True),)
+
+
+class StatusLinkRevocation(BaseModel):
+    """Requester status links of a ticket issued before ``revoked_at`` no longer open it."""
+
+    ticket = ForeignKeyField(Ticket, unique=True, backref="link_revocations", on_delete="CASCADE")
+    revoked_at = DateTimeField()
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     SchemaVersion,
     Contact,
@@ -302,6 +322,8 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     ImapState,
     SlaPause,
     SlaFiring,
+    ApiIntake,
+    StatusLinkRevocation,
 )
 
 __all__ = ["SQL", "database_proxy", "utcnow"]

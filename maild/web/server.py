@@ -23,11 +23,17 @@ from maild.errors import ConfigError
 from maild.web.context import WebContext
 from maild.web.middleware import make_middlewares, parse_networks, security_headers
 from maild.web.pages import STATIC_DIR, Pages
+from maild.web.ratelimit import check_rates
 
 log = logging.getLogger("ticketd.web")
 
 # Every module that adds routes, one per line: each has ``routes(ctx) -> list[RouteDef]``.
-ROUTE_MODULES: tuple[str, ...] = ("maild.web.home",)
+ROUTE_MODULES: tuple[str, ...] = (
+    "maild.web.home",
+    "maild.web.form",
+    "maild.web.api",
+    "maild.web.status",
+)
 
 
 def max_body_bytes(app: App) -> int:
@@ -37,6 +43,7 @@ def max_body_bytes(app: App) -> int:
 def build_application(ctx: WebContext, modules: Sequence[str] = ROUTE_MODULES) -> web.Application:
     """The aiohttp application with every route module's routes, middlewares and static files."""
     http = ctx.app.config.http
+    check_rates(http)
     try:
         trusted = parse_networks(http.trusted_proxies)
     except ValueError as exc:

@@ -65,3 +65,15 @@ def test_shipped_config_enables_http_on_loopback_8025() -> None:
 
     http = load_config(Path(__file__).resolve().parents[2] / "config.yaml").http
     assert (http.enabled, http.host, http.port) == (True, "127.0.0.1", 8025)
+
+
+def test_a_rate_that_does_not_parse_is_a_config_error_naming_its_key() -> None:
+    import pytest
+
+    from maild.config import HttpConfig
+    from maild.errors import ConfigError
+    from maild.web.ratelimit import check_rates
+
+    with pytest.raises(ConfigError, match=r"http\.lookup_rate: 'lots' is not a rate"):
+        check_rates(HttpConfig(lookup_rate="lots"))
+    check_rates(HttpConfig())  # the defaults parse

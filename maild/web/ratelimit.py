@@ -1,0 +1,62 @@
+"""Rate limits for the web (the ``limits`` library, in memory, moving windows).
+
+Each :class:`Limit` is a set of rates (``"20/hour;240/day"``) applied per key: a client address,
+a channel, a mail address. A request is counted only when every limit it is checked against still
+has room, so a refused request does not use up anything. The counters live in this process: with
+several daemons each keeps its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import limits
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from maild.config import HttpConfig
+from maild.errors import ConfigError
+
+RATE_KEYS = ("form_rate_per_ip", "form_rate_total", "api_rate_per_channel", "lookup_rate")
+
+
+def check_rates(http: HttpConfig) -> None:
+    """Every configured rate parses (``20/hour;240/day``), else ConfigError naming the key."""
+    for key in RATE_KEYS:
+        try:
+            limits.parse_many(getattr(http, key))
+        except ValueError:
+            raise ConfigError(
+                f"http.{key}: {getattr(http, key)!r} is not a rate like 20/hour;240/day"
+            ) from None
+
+
+class Limiter:
+    def __init__(self) -> None:
+        self.strategy = MovingWindowRateLimiter(MemoryStorage())
+
+    def limit(self, name: str, rates: str) -> Limit:
+        return Limit(self, name, tuple(limits.parse_many(rates)))
+
+
+class Limit:
+    def __init__(self, limiter: Limiter, name: str, items: Sequence[limits.RateLimitItem]) -> None:
+        self.limiter = limiter
+        self.name = name
+        self.items = items
+
+    def allows(self, key: str) -> bool:
+        return all(self.limiter.strategy.test(item, self.name, key) for item in self.items)
+
+    def count(self, key: str) -> None:
+        for item in self.items:
+            self.limiter.strategy.hit(item, self.name, key)
+
+
+def admit(*checks: tuple[Limit, str]) -> bool:
+    """True (and every limit counted) when each (limit, key) has room; else False, nothing counted."""
+    if not all(limit.allows(key) for limit, key in checks):
+        return False
+    for limit, key in checks:
+        limit.count(key)
+    return True
