@@ -21,8 +21,8 @@ from tests.mailgen import make_mail
 
 PEOPLE = """\
 agents:
-  - {email: alice@example.com, name: Alice Agent, teams: [billing]}
-  - {email: bob@example.com, name: Bob, teams: [billing, tech]}
+  - {email: alice@example.com, name: Alice Agent, teams: [billing], role: lead}
+  - {email: bob@example.com, name: Bob, teams: [billing, tech], role: lead}
   - {email: dave@example.com, name: Dave, teams: [tech]}
 teams:
   billing: {assign: round_robin}

@@ -8,6 +8,10 @@ on is the reply. Names are case-insensitive and may end in a colon (``#Status: p
     #priority low|normal|high|urgent         #note           (the whole mail is an internal note)
     #assign EMAIL|NAME|me                    #team NAME
     #tag +a -b   (a bare word adds)          #cc +x@y -z@w   (a bare address adds)
+    #set NAME=VALUE [NAME=VALUE...]          (custom fields, typed; see maild.routing.fields)
+
+``#status`` also takes a custom status of the rules files (``#status waiting_vendor``): the
+ticket gets its base state and keeps the custom name for the label.
 
 Policy: the whole block is validated first, against the rule set in force (agents and teams come
 from ``rules/10-people.yaml``); one invalid line and :attr:`Commands.errors` is not empty, and the
@@ -24,10 +28,11 @@ from dataclasses import dataclass, field
 from maild.notify.compose import valid_address
 from maild.pipeline.addresses import is_support_address
 from maild.routing.engine import RuleSet
+from maild.routing.fields import coerce
 from maild.routing.schema import PRIORITIES
 
 STATUSES = ("open", "pending", "resolved", "closed")  # "new" is no status an agent sets
-NAMES = ("status", "priority", "assign", "team", "tag", "cc", "note", "close")
+NAMES = ("status", "priority", "assign", "team", "tag", "cc", "note", "close", "set")
 _LINE = re.compile(r"^\s*#([A-Za-z][\w-]*):?(?:\s+(.*?))?\s*$")
 _TAG = re.compile(r"^[\w][\w.:/-]{0,99}$")
 # Zero-width characters some editors put at the start of a line: "\u200b#note" is still #note.
@@ -43,9 +48,13 @@ class CommandError:
     line: int
     text: str
     reason: str
+    needs: str | None = None  # the role that may give this command, when that was the problem
 
     def to_dict(self) -> dict[str, object]:
-        return {"line": self.line, "text": self.text, "reason": self.reason}
+        out: dict[str, object] = {"line": self.line, "text": self.text, "reason": self.reason}
+        if self.needs is not None:
+            out["needs_role"] = self.needs
+        return out
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,8 @@ class Commands:
     cc_add: tuple[str, ...] = ()
     cc_remove: tuple[str, ...] = ()
     note: bool = False
+    fields: tuple[tuple[str, str], ...] = ()  # #set: (custom field, value), validated
+    substatus: str | None = None  # #status with a custom status: its name (status is its base)
     lines: tuple[str, ...] = ()  # the command lines as written, for the audit trail
     errors: tuple[CommandError, ...] = ()
     body: str = ""  # the visible text without the command block
@@ -83,6 +94,7 @@ class Commands:
                 self.tags_remove,
                 self.cc_add,
                 self.cc_remove,
+                self.fields,
             )
         )
 
@@ -94,6 +106,7 @@ class _Builder:
     tags_remove: list[str] = field(default_factory=list)
     cc_add: list[str] = field(default_factory=list)
     cc_remove: list[str] = field(default_factory=list)
+    fields: dict[str, str] = field(default_factory=dict)
     note: bool = False
 
     def single(self, key: str, value: str) -> str | None:
@@ -151,6 +164,8 @@ def parse_commands(
         cc_add=tuple(build.cc_add),
         cc_remove=tuple(build.cc_remove),
         note=build.note,
+        fields=tuple(build.fields.items()),
+        substatus=v.get("substatus"),
         lines=tuple(line for _, line in found),
         errors=tuple(errors),
         body=body,
@@ -180,12 +195,19 @@ def _one(
                 "+billing -urgent" if name == "tag" else "+anna@example.com -old@example.com"
             )
         return _list(name, words, build, support)
+    if name == "set":
+        return _set(words, build, rules)
     if not words or (len(words) > 1 and name in ("status", "priority")):
         return f"#{name} takes exactly one value" + (f", got {arg!r}" if words else "")
     value = " ".join(words)  # an agent's or a team's name may have spaces
     if name == "status":
+        custom = rules.statuses.get(value.lower())
+        if custom is not None:
+            build.values["substatus"] = custom.name
+            return build.single("status", custom.base)
         if value.lower() not in STATUSES:
-            return f"unknown status {value!r} (use {', '.join(STATUSES)})"
+            choices = (*STATUSES, *rules.statuses)
+            return f"unknown status {value!r} (use {', '.join(choices)})"
         return build.single("status", value.lower())
     if name == "priority":
         if value.lower() not in PRIORITIES:
@@ -204,6 +226,37 @@ def _one(
         known = ", ".join(sorted(rules.teams)) or "none are declared"
         return f"no team {value!r} (teams: {known})"
     return build.single("team", team)
+
+
+def _set(words: list[str], build: _Builder, rules: RuleSet) -> str | None:
+    """``#set order=4471 product=printer``: declared fields only, each value checked by type."""
+    if not words:
+        return "#set needs NAME=VALUE, e.g. #set order=4471"
+    for word in words:
+        name, sep, value = word.partition("=")
+        defn = rules.fields.get(name.lower())
+        if not sep:
+            return f"{word!r}: expected NAME=VALUE"
+        if defn is None:
+            known = ", ".join(sorted(rules.fields)) or "none are declared"
+            return f"no field {name!r} (fields: {known})"
+        stored, problem = coerce(defn, value)
+        if problem is not None or stored is None:
+            return problem
+        if defn.name in build.fields:
+            return f"#set {defn.name} was already given above"
+        build.fields[defn.name] = stored
+    return None
+
+
+def command_args(lines: tuple[str, ...]) -> list[tuple[str, str]]:
+    """``(name, argument)`` of each command line, names lower-cased (for role checks)."""
+    out = []
+    for line in lines:
+        match = _LINE.match(line)
+        if match is not None:
+            out.append((match.group(1).lower(), (match.group(2) or "").strip()))
+    return out
 
 
 def _list(

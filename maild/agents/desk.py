@@ -27,11 +27,11 @@ built-in notifications (:mod:`maild.agents.notify`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from maild.agents import notify, reply, trust
-from maild.agents.commands import Commands, parse_commands
+from maild.agents import mentions, notify, reply, roles, trust
+from maild.agents.commands import CommandError, Commands, command_args, parse_commands
 from maild.app import App
 from maild.notify.templates import Renderer
 from maild.pipeline.addresses import Signer
@@ -55,6 +55,7 @@ class AgentMail:
     rules: RuleSet
     commands: Commands | None = None  # None when not trusted: no command runs
     text: str = ""  # the visible text, commands included
+    mentioned: tuple[str, ...] = ()  # agents an internal note calls in with @name
 
     @property
     def trusted(self) -> bool:
@@ -81,6 +82,29 @@ class AgentMail:
         if c is None:
             return self.text
         return self.text if c.errors else c.body
+
+
+def checked(
+    commands: Commands, agent: Agent, rules: RuleSet, *, team: str | None, assignee: str | None
+) -> tuple[Commands, tuple[str, ...]]:
+    """The commands with what the author's role refuses and bad ``@mentions`` added as errors,
+    and the agents a valid note mentions. Both checks run before anything changes."""
+    errors = list(commands.errors)
+    given = command_args(commands.lines)
+    public = not commands.errors and not commands.note and bool(commands.body)
+    if public:
+        given.append(("reply", ""))
+    for arg, refused in roles.refusals(agent, given, team=team, assignee=assignee):
+        line = f"#{refused.command} {arg}".strip() if refused.command != "reply" else "(answer)"
+        errors.append(CommandError(0, line, refused.reason, needs=refused.needs))
+    mentioned: tuple[str, ...] = ()
+    if commands.note or (not public and commands.body):
+        found = mentions.resolve(commands.body, rules.agents, author=agent.email)
+        errors += [CommandError(line, token, reason) for line, token, reason in found.errors]
+        mentioned = found.agents
+    if len(errors) == len(commands.errors):
+        return commands, mentioned
+    return replace(commands, errors=tuple(errors)), ()
 
 
 class AgentDesk:
@@ -116,7 +140,10 @@ class AgentDesk:
         commands = parse_commands(
             text, rules=rules, author=agent.email, support=self.app.config.support_addresses
         )
-        return AgentMail(agent, verdict, rules, commands, text)
+        commands, mentioned = checked(
+            commands, agent, rules, team=ticket.team, assignee=ticket.assignee
+        )
+        return AgentMail(agent, verdict, rules, commands, text, mentioned)
 
     def __call__(self, ctx: StoreContext) -> None:
         mail = ctx.agent

@@ -299,6 +299,44 @@ def forgery_warning(
     )
 
 
+def mentioned(
+    app: App,
+    renderer: Renderer,
+    rules: RuleSet,
+    ticket: Ticket,
+    agents: tuple[str, ...],
+    *,
+    by: Address,
+    cause: Message,
+    at: dt.datetime,
+    outcome: list[str],
+) -> None:
+    """``notify_mention`` to each agent an internal note mentions, who then watches the ticket.
+
+    Agents only (the mention resolver refuses anyone else), each with their own signed reply
+    address: the note never goes to the customer.
+    """
+    people = [Address(email, a.name if (a := rules.agents.get(email)) else "") for email in agents]
+    added = store.add_watchers(ticket, people)
+    if added:
+        store.add_event(ticket, "watchers", actor=by.email, at=at, message=cause, added=added)
+    store.add_event(ticket, "mentioned", actor=by.email, at=at, message=cause, agents=list(agents))
+    send(
+        app,
+        renderer,
+        ticket,
+        template="notify_mention",
+        to=people,
+        at=at,
+        cause=cause,
+        actor=by.email,
+        outcome=outcome,
+        answering=last_customer_message(ticket),
+        extra={"mention": {"by": by.name or by.email, "note": cause.body}},
+        to_agents=True,
+    )
+
+
 def command_error(
     app: App,
     renderer: Renderer,

@@ -26,6 +26,7 @@ from maild.pipeline.addresses import is_support_address
 from maild.pipeline.message import Address
 from maild.routing.engine import RuleSet
 from maild.sla import lifecycle
+from maild.store import custom_fields
 from maild.store import tickets as store
 from maild.store.attachments import blob_path
 from maild.store.models import Attachment, Message, Ticket, TicketTag, Watcher
@@ -46,6 +47,17 @@ def apply_mail(app: App, renderer: Renderer, ctx: StoreContext, mail: AgentMail)
         store.add_event(
             ticket, "commands_rejected", actor=actor, at=now, message=message, errors=errors
         )
+        refused = [e for e in commands.errors if e.needs is not None]
+        if refused:  # an agent tried what its role does not allow: audited on its own
+            store.add_event(
+                ticket,
+                "command_refused",
+                actor=actor,
+                at=now,
+                message=message,
+                role=mail.agent.role,
+                refused=[{"command": e.text, "needs_role": e.needs} for e in refused],
+            )
         notify.command_error(
             app,
             renderer,
@@ -68,6 +80,20 @@ def apply_mail(app: App, renderer: Renderer, ctx: StoreContext, mail: AgentMail)
         commands=list(commands.lines),
     )
     apply_fields(app, rules, ticket, commands, actor=actor, message=message)
+    for name, value in commands.fields:
+        custom_fields.set_value(ticket, name, value, actor=actor, at=now, message=message)
+    if mail.mentioned:
+        notify.mentioned(
+            app,
+            renderer,
+            rules,
+            ticket,
+            mail.mentioned,
+            by=author,
+            cause=message,
+            at=now,
+            outcome=ctx.outcome,
+        )
     if mail.public:
         if answer(app, renderer, ticket, message, author, outcome=ctx.outcome):
             lifecycle.record_first_response(ticket, actor=actor, at=now, message=message)
@@ -93,6 +119,19 @@ def apply_mail(app: App, renderer: Renderer, ctx: StoreContext, mail: AgentMail)
             reason=reason or ("#status" if commands.status else "agent answered"),
             renderer=renderer,
         )
+    if commands.status is not None:
+        sub = rules.statuses.get(commands.substatus or "")
+        custom_fields.set_substatus(ticket, sub.name if sub else None, sub.label if sub else "")
+        if sub is not None:
+            store.add_event(
+                ticket,
+                "substatus",
+                actor=actor,
+                at=now,
+                message=message,
+                name=sub.name,
+                base=sub.base,
+            )
     ctx.outcome.append("agent reply" if mail.public else "agent note")
 
 

@@ -38,6 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--from", dest="date_from", metavar="DATE", help="first day, 2026-03-01")
     parser.add_argument("--to", dest="date_to", metavar="DATE", help="last day (included)")
     parser.add_argument("--team", help="only tickets of this team")
+    parser.add_argument(
+        "--by",
+        default="team",
+        metavar="team|field.NAME",
+        help="group the per-team section by a custom field's value instead",
+    )
     parser.add_argument("--format", default="table", help="table (default), csv, json or html")
     parser.add_argument("--output", type=Path, help="write to this file instead of stdout")
     parser.set_defaults(func=cmd_report)
@@ -59,7 +65,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             date_from=args.date_from,
             date_to=args.date_to,
         )
-        report = make_report(app, period, business_hours=bh, team=args.team, now=now)
+        report = make_report(app, period, business_hours=bh, team=args.team, now=now, by=args.by)
         text = render(report, args.format)
     finally:
         app.close()

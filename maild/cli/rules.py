@@ -13,9 +13,11 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import cast
 
-from maild.cli.common import add_config_option, bad_time, config_of, parse_time
+from maild.cli.common import add_config_option, bad_time, config_of, open_app, parse_time
 from maild.cli.safe_text import terminal_safe
+from maild.errors import TicketdError
 from maild.routing.engine import Decision, RuleSet
 from maild.routing.loader import RulesError, available_templates, load_rules
 from maild.routing.schema import EVENTS, PRIORITIES, STATUSES, TEAM, Notify, TicketView
@@ -77,7 +79,37 @@ def cmd_check(args: argparse.Namespace) -> int:
     except RulesError as exc:
         return _print_errors(exc)
     print(f"ok: {rules.describe()}")
+    if args.rules_dir is None:
+        for line in undeclared_warnings(args, rules):
+            print(line, file=sys.stderr)
     return 0
+
+
+def undeclared_warnings(args: argparse.Namespace, rules: RuleSet) -> list[str]:
+    """Warnings for stored custom field values that no field declares (renamed or removed).
+
+    The values stay readable on their tickets; this only says so. A database that cannot be
+    opened gives no warnings: checking the files does not need it."""
+    from peewee import DatabaseError, fn
+
+    from maild.routing.fields import undeclared
+    from maild.store.models import TicketField
+
+    try:
+        app = open_app(args)
+    except (TicketdError, DatabaseError, OSError):
+        return []
+    try:
+        query = TicketField.select(TicketField.name, fn.COUNT(TicketField.id).alias("n"))
+        rows = cast("list[tuple[str, int]]", list(query.group_by(TicketField.name).tuples()))
+    finally:
+        app.close()
+    counts = dict(rows)
+    return [
+        f"warning: {counts[name]} ticket(s) have values for field {name!r}, which no field "
+        "declares (renamed or removed?); they stay readable"
+        for name in undeclared([(name, "") for name in counts], rules.fields)
+    ]
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

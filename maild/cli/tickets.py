@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from maild.cli.common import add_config_option, open_app
 from maild.cli.safe_text import terminal_safe
+from maild.store.custom_fields import with_field
 from maild.store.models import Ticket
 from maild.store.tickets import STATUSES, find_ticket, ticket_detail, ticket_summary
 
@@ -18,6 +20,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_option(lst)
     lst.add_argument("--status", choices=STATUSES)
     lst.add_argument("--json", action="store_true")
+    lst.add_argument(
+        "--field",
+        action="append",
+        default=[],
+        metavar="NAME=V",
+        help="only tickets whose custom field NAME is V (case ignored; repeat for several)",
+    )
     lst.add_argument("--limit", type=int, default=0, help="at most this many (0: all)")
     lst.set_defaults(func=cmd_list)
     show = tsub.add_parser("show", help="one ticket with its messages and audit trail")
@@ -32,6 +41,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     query = Ticket.select().order_by(Ticket.id.desc())
     if args.status:
         query = query.where(Ticket.status == args.status)
+    for spec in args.field:
+        name, sep, value = spec.partition("=")
+        if not sep or not name.strip():
+            print(f"ticketd: --field {spec!r}: expected NAME=VALUE", file=sys.stderr)
+            return 64
+        query = query.where(Ticket.id.in_(with_field(name.strip(), value.strip())))
     if args.limit:
         query = query.limit(args.limit)
     rows = [ticket_summary(t, app.config.prefix) for t in query]

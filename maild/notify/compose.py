@@ -274,12 +274,16 @@ def context(
     prefix = app.config.prefix
     ref = f"{prefix}-{ticket.id}"
     requester = ticket.requester
+    sub = next(iter(ticket.substatus_rows), None)
     return {
+        "fields": {row.name: row.value for row in ticket.field_rows},
         "ticket": {
             "ref": ref,
             "tag": f"[{ref}]",
             "subject": clean_subject(prefix, ticket.subject),
             "status": ticket.status,
+            "status_label": sub.label if sub is not None else ticket.status,
+            "substatus": sub.name if sub is not None else "",
             "priority": ticket.priority,
             "team": ticket.team or "",
             "assignee": ticket.assignee or "",

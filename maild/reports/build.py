@@ -57,10 +57,30 @@ def make_report(
     business_hours: BusinessHours | None,
     team: str | None = None,
     now: dt.datetime | None = None,
+    by: str = "team",
 ) -> Report:
+    by_field = check_by(app, by)
     return build_report(
-        app.db, period, business_hours=business_hours, team=team, now=now or app.clock.now()
+        app.db,
+        period,
+        business_hours=business_hours,
+        team=team,
+        now=now or app.clock.now(),
+        by_field=by_field,
     )
+
+
+def check_by(app: App, by: str) -> str | None:
+    """``--by team`` (None) or ``--by field.NAME`` with a field the rules declare (its name)."""
+    if by == "team":
+        return None
+    name = by.removeprefix("field.")
+    config = app.config
+    fields = RulesHolder.open(config.rules_dir, config.templates_dir).rules.fields
+    if not by.startswith("field.") or name not in fields:
+        known = ", ".join(["team", *(f"field.{f}" for f in sorted(fields))])
+        raise ReportInputError(f"--by {by!r}: choose one of {known}")
+    return name
 
 
 def render(report: Report, name: str) -> str:

@@ -98,6 +98,7 @@ class Report:
     agents: tuple[GroupStats, ...]
     top_tags: tuple[tuple[str, int], ...]
     traffic: tuple[tuple[int, ...], ...]  # [weekday Monday first][hour]: inbound customer messages
+    grouped_by: str = "team"  # what ``teams`` groups by: "team", or "field.NAME" (report --by)
 
     @property
     def weekdays(self) -> tuple[tuple[str, int], ...]:

@@ -51,18 +51,32 @@ def build_report(
     business_hours: BusinessHours | None = None,
     team: str | None = None,
     now: dt.datetime | None = None,
+    by_field: str | None = None,
 ) -> Report:
-    """Aggregate the window's figures; one read transaction, so they agree with each other."""
+    """Aggregate the window's figures; one read transaction, so they agree with each other.
+
+    ``by_field``: the per-team section groups by this custom field's value instead."""
     with db.atomic():
-        return _Builder(db, period, business_hours, team).build(now or period.end)
+        return _Builder(db, period, business_hours, team, by_field).build(now or period.end)
 
 
 class _Builder:
     def __init__(
-        self, db: Database, period: Period, bh: BusinessHours | None, team: str | None
+        self,
+        db: Database,
+        period: Period,
+        bh: BusinessHours | None,
+        team: str | None,
+        by_field: str | None = None,
     ) -> None:
         d = Dialect.of(db)
         params = {"start": d.time(period.start), "end": d.time(period.end), "team": team}
+        self.by_field = by_field
+        self.group, self.join = "COALESCE(t.team, '')", ""
+        if by_field is not None:  # one value per ticket and name (a unique index)
+            params["by_field"] = by_field
+            self.group = "COALESCE(gf.value, '')"
+            self.join = " LEFT JOIN ticket_field gf ON gf.ticket_id = t.id AND gf.name = :by_field"
         base = "NOT t.spam" + (" AND t.team = :team" if team is not None else "")
         self.scope = Scope(db, params, base)
         self.dialect = d
@@ -118,6 +132,7 @@ class _Builder:
             agents=tuple(groups["agent"]),
             top_tags=series.top_tags(scope, created),
             traffic=traffic,
+            grouped_by=f"field.{self.by_field}" if self.by_field else "team",
         )
 
     def calendar_start(self) -> dt.datetime:
@@ -181,9 +196,9 @@ class _Builder:
                 f"{surveyed} AND t.satisfaction_rating IS NOT NULL",
             )
         ]
-        team, agent = "COALESCE(t.team, '')", "COALESCE(t.assignee, '')"
+        team, agent = self.group, "COALESCE(t.assignee, '')"
         sql = (
-            f"SELECT {team}, {agent}, {', '.join(sums)} FROM ticket t "
+            f"SELECT {team}, {agent}, {', '.join(sums)} FROM ticket t{self.join} "
             f"WHERE {self.before_end} AND {self.scope.base} GROUP BY {team}, {agent}"
         )
         out: dict[str, dict[str, list[int]]] = {
@@ -208,8 +223,8 @@ class _Builder:
         done = "t.first_response_at" if metric == "first_response" else RESOLVED
         clock = (lambda c: self.lookups.business(d.epoch(c))) if business else d.epoch
         source = (
-            "SELECT COALESCE(t.team, '') AS team, COALESCE(t.assignee, '') AS agent, "
-            f"{clock(done)} - {clock('t.created_at')} AS d FROM ticket t "
+            f"SELECT {self.group} AS team, COALESCE(t.assignee, '') AS agent, "
+            f"{clock(done)} - {clock('t.created_at')} AS d FROM ticket t{self.join} "
             f"WHERE {self.before_end} AND {self.scope.base} AND {done} >= :start AND {done} < :end"
         )
         return percentiles(self.scope.db, source, self.scope.params)

@@ -37,7 +37,7 @@ def rows(report: Report) -> Iterator[tuple[str, str, str, Any]]:
     summary.pop("name")
     for metric, value in flatten(summary):
         yield "summary", "", metric, value
-    for section, groups in (("team", data["teams"]), ("agent", data["agents"])):
+    for section, groups in ((data["grouped_by"], data["teams"]), ("agent", data["agents"])):
         for group in groups:
             group = dict(group)
             name = group.pop("name") or ""

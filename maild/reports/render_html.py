@@ -215,7 +215,8 @@ def render(report: Report, *, charts: bool = True) -> str:
         if busy
         else "<p>No tickets created or resolved in the period.</p>"
     )
-    parts.append(_groups(report.teams, "team", "(no team)", charts))
+    empty = "(no team)" if report.grouped_by == "team" else "(none)"
+    parts.append(_groups(report.teams, report.grouped_by, empty, charts))
     parts.append(_groups(report.agents, "agent", "(unassigned)", charts))
     parts.append("<h2>Top tags</h2>")
     if charts:

@@ -80,6 +80,7 @@ def to_dict(report: Report) -> dict[str, Any]:
             for d in report.days
         ],
         "teams": [group(g) for g in report.teams],
+        "grouped_by": report.grouped_by,
         "agents": [group(g) for g in report.agents],
         "top_tags": [{"tag": tag, "tickets": n} for tag, n in report.top_tags],
         "busiest": {

@@ -94,7 +94,7 @@ def render(report: Report) -> str:
     for d in report.days:
         out.append(f"  {d.date.isoformat():<12}{d.created:>8}{d.resolved:>9}{d.open_at_end:>7}")
     for title, groups, none in (
-        ("team", report.teams, "(no team)"),
+        (report.grouped_by, report.teams, "(no team)" if report.grouped_by == "team" else "(none)"),
         ("agent", report.agents, "(unassigned)"),
     ):
         out += ["", f"Per {title}"]

@@ -30,6 +30,7 @@ from maild.routing.assign import resolve_assignee
 from maild.routing.engine import Decision, RuleSet
 from maild.routing.reload import RulesHolder
 from maild.sla.lifecycle import apply_change, set_status
+from maild.store import custom_fields
 from maild.store import tickets as store
 from maild.store.models import OutboxEntry, Ticket, TicketTag
 
@@ -53,9 +54,27 @@ class RulesHook:
         rules = self.holder.rules
         view = None if ctx.event == "new_ticket" else ctx.ticket_before
         decision = rules.evaluate(ctx.event, ctx.msg, view, ctx.message.created_at)
+        store_extracted(decision, ctx)
         if not decision.matched_rules:
             return
         apply_decision(self.app, self.renderer, rules, decision, ctx)
+
+
+def store_extracted(decision: Decision, ctx: StoreContext) -> None:
+    """Custom field values found in the message, for fields the ticket has no value for yet."""
+    if not decision.extracted:
+        return
+    have = custom_fields.values_of(ctx.ticket)
+    for name, value in decision.extracted:
+        if name not in have:
+            custom_fields.set_value(
+                ctx.ticket,
+                name,
+                value,
+                actor="extract",
+                at=ctx.message.created_at,
+                message=ctx.message,
+            )
 
 
 def apply_decision(
@@ -107,6 +126,11 @@ def apply_decision(
         set_("priority", decision.priority.value, decision.priority.rule)
     if decision.sla is not None:
         set_("sla_policy", decision.sla.value, decision.sla.rule)
+    for applied in decision.fields:
+        name, value = applied.value
+        custom_fields.set_value(
+            ticket, name, value, actor=f"rule:{applied.rule}", at=now, message=message
+        )
     for tag in decision.tags_add:
         if TicketTag.insert(ticket=ticket, tag=tag.value).on_conflict_ignore().execute():
             store.add_event(

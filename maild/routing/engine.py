@@ -18,22 +18,26 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Generic, Literal, NamedTuple, TypeVar
+from typing import Any, Generic, TypeVar
 
 from maild.pipeline.message import InboundMessage
-from maild.routing.conditions import MatchContext, Outcome, check
+from maild.routing.fields import extract_fields
+from maild.routing.match import MAX_TEXT_CHARS, MatchContext
+from maild.routing.plan import LazyTrace, Plan, RuleTrace
 from maild.routing.schema import (
     EVENTS,
     TEAM,
     Agent,
     BusinessHours,
+    FieldDef,
     Notify,
     Rule,
     SlaPolicy,
+    StatusDef,
     Team,
     TicketView,
 )
@@ -41,7 +45,6 @@ from maild.routing.schema import (
 log = logging.getLogger("ticketd.rules")
 
 T = TypeVar("T")
-Verdict = Literal["matched", "no_match", "skipped", "not_reached"]
 
 
 @dataclass(frozen=True)
@@ -50,32 +53,6 @@ class Applied(Generic[T]):
 
     value: T
     rule: str
-
-
-class RuleTrace(NamedTuple):
-    """What happened to one rule in an evaluation (a tuple: one is made per rule per message)."""
-
-    rule: str
-    where: str  # file:line
-    verdict: Verdict
-    because: str | Outcome  # rendered by ``reason`` when asked for
-    actions: tuple[str, ...] = ()  # what a matching rule asked for
-    stop: bool = False  # this rule matched and ended the evaluation
-
-    @property
-    def reason(self) -> str:
-        """The deciding condition in words, or why the rule was skipped."""
-        return self.because if isinstance(self.because, str) else self.because.reason
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule,
-            "where": self.where,
-            "verdict": self.verdict,
-            "reason": self.reason,
-            "actions": list(self.actions),
-            "stop": self.stop,
-        }
 
 
 @dataclass(frozen=True)
@@ -103,11 +80,15 @@ class Decision:
     replies: tuple[Applied[str], ...] = ()  # template names
     notifies: tuple[Applied[Notify], ...] = ()
     forwards: tuple[Applied[str], ...] = ()  # addresses
-    trace: tuple[RuleTrace, ...] = ()
+    fields: tuple[Applied[tuple[str, str]], ...] = ()  # custom fields the rules set: (name, value)
+    extracted: tuple[tuple[str, str], ...] = ()  # custom field values found in the message
+    trace: Sequence[RuleTrace] = ()  # a LazyTrace from evaluate: built when read
     regex_timeouts: tuple[str, ...] = ()  # patterns whose search ran out of time
 
     @property
     def matched_rules(self) -> tuple[str, ...]:
+        if isinstance(self.trace, LazyTrace):
+            return self.trace.matched_names
         return tuple(t.rule for t in self.trace if t.verdict == "matched")
 
     @property
@@ -126,6 +107,7 @@ class Decision:
         out += [AppliedAction("reply", a.value, a.rule) for a in self.replies]
         out += [AppliedAction("notify", a.value, a.rule) for a in self.notifies]
         out += [AppliedAction("forward", a.value, a.rule) for a in self.forwards]
+        out += [AppliedAction("field", a.value, a.rule) for a in self.fields]
         return tuple(out)
 
     def to_dict(self) -> dict[str, Any]:
@@ -153,6 +135,7 @@ class _Merger:
         self.replies: dict[str, Applied[str]] = {}
         self.notifies: dict[Notify, Applied[Notify]] = {}
         self.forwards: dict[str, Applied[str]] = {}
+        self.fields: dict[str, Applied[tuple[str, str]]] = {}
 
     def add(self, rule: Rule) -> None:
         then = rule.then
@@ -172,8 +155,10 @@ class _Merger:
             self.notifies.setdefault(notify, Applied(notify, rule.name))
         for address in then.forward:
             self.forwards.setdefault(address, Applied(address, rule.name))
+        for name, value in then.set_fields:
+            self.fields[name] = Applied((name, value), rule.name)
 
-    def decision(self, event: str, trace: list[RuleTrace], timeouts: list[str]) -> Decision:
+    def decision(self, event: str, trace: LazyTrace, timeouts: list[str]) -> Decision:
         s = self.single
         return Decision(
             event=event,
@@ -188,7 +173,8 @@ class _Merger:
             replies=tuple(self.replies.values()),
             notifies=tuple(self.notifies.values()),
             forwards=tuple(self.forwards.values()),
-            trace=tuple(trace),
+            fields=tuple(self.fields.values()),
+            trace=trace,
             regex_timeouts=tuple(timeouts),
         )
 
@@ -203,14 +189,13 @@ class RuleSet:
     sla_policies: tuple[SlaPolicy, ...] = ()
     business_hours: BusinessHours | None = None
     files: tuple[Path, ...] = ()
+    fields: Mapping[str, FieldDef] = field(default_factory=dict)  # custom fields, by name
+    statuses: Mapping[str, StatusDef] = field(default_factory=dict)  # custom statuses, by name
 
     @cached_property
-    def _prepared(self) -> tuple[tuple[Rule, str, tuple[str, ...]], ...]:
-        """Each rule with its position and its actions in words, formatted once."""
-        return tuple(
-            (rule, str(rule.where) if rule.where else "", rule.then.describe())
-            for rule in self.rules
-        )
+    def _plans(self) -> dict[str, Plan]:
+        """For each event, the rules with their compiled conditions and literal gates."""
+        return {event: Plan(self.rules, event) for event in EVENTS}
 
     def evaluate(
         self, event: str, msg: InboundMessage, ticket: TicketView | None, now: dt.datetime
@@ -219,28 +204,13 @@ class RuleSet:
         if event not in EVENTS:
             raise ValueError(f"unknown event {event!r} (known: {', '.join(EVENTS)})")
         ctx = MatchContext(msg, ticket, now, self.business_hours)
+        if self._extracting:
+            ctx.extracted = extract_fields(self._extracting, msg, ctx.search, MAX_TEXT_CHARS)
+        plan = self._plans[event]
+        run = plan.run(ctx)
         merger = _Merger()
-        trace: list[RuleTrace] = []
-        stopped_by: str | None = None
-        for rule, where, actions in self._prepared:
-            if stopped_by is not None:
-                trace.append(
-                    RuleTrace(rule.name, where, "not_reached", f"stopped by {stopped_by!r}")
-                )
-            elif not rule.enabled:
-                trace.append(RuleTrace(rule.name, where, "skipped", "disabled"))
-            elif event not in rule.events:
-                trace.append(RuleTrace(rule.name, where, "skipped", f"on {', '.join(rule.events)}"))
-            else:
-                outcome = check(rule.when, ctx) if rule.when is not None else None
-                if outcome is not None and not outcome.matched:
-                    trace.append(RuleTrace(rule.name, where, "no_match", outcome))
-                    continue
-                merger.add(rule)
-                because = outcome if outcome is not None else "no conditions: always"
-                trace.append(RuleTrace(rule.name, where, "matched", because, actions, rule.stop))
-                if rule.stop:
-                    stopped_by = rule.name
+        for position in run.matched:
+            merger.add(plan.steps[position].rule)
         self._team_strategy(merger, ticket)
         if ctx.timeouts:
             log.warning(
@@ -248,7 +218,15 @@ class RuleSet:
                 len(ctx.timeouts),
                 ", ".join(sorted(set(ctx.timeouts))[:5]),
             )
-        return merger.decision(event, trace, ctx.timeouts)
+        explain = _Explainer(msg, ticket, now, self.business_hours, extracted=ctx.extracted)
+        decision = merger.decision(event, LazyTrace(plan, run, explain.context), ctx.timeouts)
+        if not ctx.extracted:
+            return decision
+        return replace(decision, extracted=tuple(sorted(ctx.extracted.items())))
+
+    @cached_property
+    def _extracting(self) -> tuple[FieldDef, ...]:
+        return tuple(f for f in self.fields.values() if f.extract is not None)
 
     def _team_strategy(self, merger: _Merger, ticket: TicketView | None) -> None:
         """A ticket moving to a team, with no assignee named, is assigned by the team's strategy."""
@@ -298,6 +276,22 @@ class RuleSet:
             f"{s['teams']} team{_s(s['teams'])}, {s['rules']} rule{_s(s['rules'])}, "
             f"{s['sla_policies']} SLA polic{'y' if s['sla_policies'] == 1 else 'ies'}"
         )
+
+
+class _Explainer:
+    """A decision's inputs, and the context its reasons are worked out in, made when first asked."""
+
+    __slots__ = ("_args", "_ctx", "_kwargs")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._args = args
+        self._kwargs = kwargs
+        self._ctx: MatchContext | None = None
+
+    def context(self) -> MatchContext:
+        if self._ctx is None:
+            self._ctx = MatchContext(*self._args, **self._kwargs)
+        return self._ctx
 
 
 def _s(n: int) -> str:

@@ -1,78 +1,52 @@
 """Loading the admin's rules folder into a validated :class:`RuleSet`, or every reason it is wrong.
 
 Every ``*.yaml``/``*.yml`` file in the folder is read in file-name order (hidden files are
-ignored) with ruamel.yaml's round-trip loader, which keeps line numbers. Each file may hold the
+ignored), keeping line numbers. Each file may hold the
 top-level keys ``agents``, ``teams``, ``rules``, ``business_hours`` (in one file only) and ``sla``;
 names defined in one file may be used in any other. Nothing is half-loaded: all errors of all files
 are collected and raised together as :class:`RulesError`, each as ``file:line: rule 'NAME': what is
 wrong``.
 
-Safety policy for a file the daemon reads while running: at most MAX_FILE_BYTES; anchors, aliases
-and explicit tags are refused (aliases are how "billion laughs" documents expand, and rules never
-need them); nesting deeper than MAX_YAML_DEPTH is refused before anything is built; duplicate keys
-and tabs in indentation are reported in plain words. References are checked: teams, agents, SLA
-policies and, when a set of available template names is given, templates.
+Each file is read by :mod:`maild.routing.yamlfile` (size limit, no anchors, aliases or tags,
+bounded nesting, duplicate keys and tabs in plain words). References are checked: teams, agents,
+SLA policies and, when a set of available template names is given, templates.
 
-Agents, teams and rules are read here; conditions by :mod:`maild.routing.conditions`; business
+Rules are read here; agents and teams by :mod:`maild.routing.people_parsing`; custom fields and
+statuses by :mod:`maild.routing.field_parsing`; actions by
+:mod:`maild.routing.action_parsing`; conditions by :mod:`maild.routing.conditions`; business
 hours and SLA policies by :mod:`maild.routing.policies`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.composer import Composer
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import AliasEvent
-
-from maild.config import ADDRESS_RE
 from maild.errors import ConfigError
+from maild.routing.action_parsing import ACTION_KEYS, ActionParsing
 from maild.routing.conditions import ConditionCompiler, Report, Scope, suggest
 from maild.routing.engine import RuleSet
-from maild.routing.policies import NAME_RE, PolicyParsing, line_of
+from maild.routing.field_parsing import FieldParsing
+from maild.routing.people_parsing import PeopleParsing
+from maild.routing.policies import PolicyParsing, line_of
 from maild.routing.schema import (
-    ASSIGNEE,
     EVENTS,
-    PRIORITIES,
-    ROLES,
-    STATUSES,
-    STRATEGIES,
-    TEAM,
     Actions,
     Agent,
     BusinessHours,
     Condition,
-    Notify,
+    FieldDef,
     Rule,
+    StatusDef,
     Team,
     Where,
 )
+from maild.routing.yamlfile import YamlProblem, read_yaml_file
 
-MAX_FILE_BYTES = 1024 * 1024
-MAX_YAML_DEPTH = 40
-TOP_KEYS = ("agents", "teams", "rules", "business_hours", "sla")
+TOP_KEYS = ("agents", "teams", "fields", "statuses", "rules", "business_hours", "sla")
 RULE_KEYS = ("name", "on", "when", "then", "stop", "enabled")
-AGENT_KEYS = ("email", "name", "teams", "role", "available")
-TEAM_KEYS = ("assign",)
-ACTION_KEYS = (
-    "team",
-    "assignee",
-    "priority",
-    "status",
-    "tags",
-    "reply",
-    "notify",
-    "sla",
-    "spam",
-    "forward",
-)
-
-_DUPLICATE = re.compile(r'found duplicate key "(.*?)"')
 
 
 class RulesError(ConfigError):
@@ -125,47 +99,6 @@ def load_files(files: Sequence[Path], *, templates: Collection[str] | None = Non
     return loader.build(tuple(files))
 
 
-class _Refused(MarkedYAMLError):
-    """A construct rules files may not use; ``problem`` says which, in plain words."""
-
-
-class _StrictComposer(Composer):
-    """ruamel's composer, refusing anchors, aliases, tags and deep nesting as nodes arrive.
-
-    The check runs before a node is built, so an alias-expansion document is refused at its first
-    anchor without any expansion, and nesting is refused before the composer's recursion gets deep.
-    """
-
-    depth_seen = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.parser.peek_event()
-        if isinstance(event, AliasEvent) or getattr(event, "anchor", None):
-            raise _Refused(
-                None,
-                None,
-                "YAML anchors and aliases (&name, *name) are not allowed "
-                "in rules files: write the value out",
-                event.start_mark,
-            )
-        if getattr(event, "tag", None):
-            raise _Refused(
-                None,
-                None,
-                f"YAML tags ({event.tag}) are not allowed in rules files",
-                event.start_mark,
-            )
-        self.depth_seen += 1
-        try:
-            if self.depth_seen > MAX_YAML_DEPTH:
-                raise _Refused(
-                    None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", event.start_mark
-                )
-            return super().compose_node(parent, index)
-        finally:
-            self.depth_seen -= 1
-
-
 @dataclass
 class _Section:
     """One top-level key of one file."""
@@ -177,12 +110,14 @@ class _Section:
 
 
 @dataclass
-class _Loader(PolicyParsing):
+class _Loader(PeopleParsing, FieldParsing, ActionParsing, PolicyParsing):
     templates: Collection[str] | None
     errors: list[tuple[str, int, str]] = field(default_factory=list)  # (file, line, text)
     sections: list[_Section] = field(default_factory=list)
     agents: dict[str, Agent] = field(default_factory=dict)
     teams: dict[str, Team] = field(default_factory=dict)
+    fields: dict[str, FieldDef] = field(default_factory=dict)
+    statuses: dict[str, StatusDef] = field(default_factory=dict)
     sla_names: set[str] = field(default_factory=set)
     business_hours: BusinessHours | None = None
 
@@ -220,33 +155,10 @@ class _Loader(PolicyParsing):
 
     def _parse(self, path: Path, file: str) -> Any:
         try:
-            if path.stat().st_size > MAX_FILE_BYTES:
-                self.error(file, 0, f"larger than {MAX_FILE_BYTES} bytes; split it up")
-                return None
-            raw = path.read_bytes()
-        except OSError as exc:
-            self.error(file, 0, f"cannot read: {exc.strerror or exc}")
+            return read_yaml_file(path)
+        except YamlProblem as exc:
+            self.error(file, exc.line, exc.message)
             return None
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            self.error(file, raw[: exc.start].count(b"\n") + 1, "not UTF-8 text")
-            return None
-        yaml = YAML(typ="rt")
-        yaml.allow_duplicate_keys = False
-        yaml.Composer = _StrictComposer
-        try:
-            return yaml.load(text)
-        except _Refused as exc:
-            mark = exc.problem_mark
-            self.error(file, mark.line + 1 if mark is not None else 0, str(exc.problem))
-        except MarkedYAMLError as exc:
-            self.error(file, *_yaml_problem(exc, text.splitlines()))
-        except RecursionError:  # pragma: no cover - the composer's depth limit comes first
-            self.error(file, 0, "invalid YAML: nested too deeply")
-        except YAMLError as exc:
-            self.error(file, 0, f"invalid YAML: {exc}")
-        return None
 
     # --- building ---------------------------------------------------------------------------------
 
@@ -260,6 +172,12 @@ class _Loader(PolicyParsing):
             for i, item in self._items(section, "an agent"):
                 self._agent(section.file, section.value, i, item)
         self._members()
+        for section in self.of("fields"):
+            for i, item in self._items(section, "a field"):
+                self._field_def(section.file, section.value, i, item)
+        for section in self.of("statuses"):
+            for i, item in self._items(section, "a status"):
+                self._status_def(section.file, section.value, i, item)
         for section in self.of("business_hours"):
             self._business_hours(section.file, section.parent, section.value)
         policies = []
@@ -287,6 +205,8 @@ class _Loader(PolicyParsing):
             sla_policies=tuple(policies),
             business_hours=self.business_hours,
             files=files,
+            fields=dict(self.fields),
+            statuses=dict(self.statuses),
         )
 
     def _items(self, section: _Section, what: str) -> Iterable[tuple[int, Any]]:
@@ -309,109 +229,6 @@ class _Loader(PolicyParsing):
                 report(node, key, f"{path}unknown key {key!r}" + suggest(key, known))
                 ok = False
         return ok
-
-    # --- people ---------------------------------------------------------------------------------
-
-    def _teams(self, section: _Section) -> None:
-        node = section.value
-        if not isinstance(node, dict):
-            self.error(
-                section.file,
-                line_of(section.parent, "teams"),
-                "teams: expected a mapping of team name to {assign: ...}",
-            )
-            return
-        for name, spec in node.items():
-            report = self.reporter(section.file, f"team {name!r}")
-            if not isinstance(name, str) or not NAME_RE.match(name):
-                report(node, name, "a team name is letters, digits, '.', '_' or '-'")
-                continue
-            if name in self.teams:
-                report(node, name, f"defined twice (first at {self.teams[name].where})")
-                continue
-            spec = {} if spec is None else spec
-            if not isinstance(spec, dict):
-                report(node, name, "expected {assign: round_robin | least_open | none}")
-                continue
-            self._keys(spec, TEAM_KEYS, report, "")
-            assign = spec.get("assign", "none")
-            if assign not in STRATEGIES:
-                report(
-                    spec,
-                    "assign",
-                    f"assign: {assign!r} is not a strategy" + suggest(str(assign), STRATEGIES),
-                )
-                assign = "none"
-            self.teams[name] = Team(name, assign, (), Where(section.file, line_of(node, name)))
-
-    def _agent(self, file: str, seq: Any, i: int, node: Any) -> None:
-        label = f"agents[{i}]"
-        report = self.reporter(file, label)
-        if not isinstance(node, dict):
-            report(seq, i, "expected {email: ..., name: ..., teams: [...]}")
-            return
-        self._keys(node, AGENT_KEYS, report, "")
-        email = node.get("email")
-        if not isinstance(email, str) or not ADDRESS_RE.match(email):
-            report(
-                node,
-                "email" if "email" in node else None,
-                f"email: {email!r} is not an address" if email else "email: required",
-            )
-            return
-        email = email.lower()
-        label = f"agent {email}"
-        report = self.reporter(file, label)
-        if email in self.agents:
-            report(node, "email", f"defined twice (first at {self.agents[email].where})")
-            return
-        name = node.get("name", "")
-        if not isinstance(name, str):
-            report(node, "name", "name: expected text")
-            name = ""
-        teams = node.get("teams", [])
-        if isinstance(teams, str):
-            teams = [teams]
-        if not isinstance(teams, list):
-            report(node, "teams", "teams: expected a list of team names")
-            teams = []
-        for team in teams:
-            if team not in self.teams:
-                report(
-                    node,
-                    "teams",
-                    f"teams: unknown team {team!r}" + suggest(str(team), sorted(self.teams)),
-                )
-        role = node.get("role", "agent")
-        if role not in ROLES:
-            report(node, "role", f"role: {role!r}" + suggest(str(role), ROLES))
-        available = node.get("available", True)
-        if not isinstance(available, bool):
-            report(node, "available", "available: expected true or false")
-            available = True
-        self.agents[email] = Agent(
-            email,
-            name,
-            tuple(t for t in teams if t in self.teams),
-            str(role),
-            available,
-            Where(file, line_of(seq, i)),
-        )
-
-    def _members(self) -> None:
-        for name, team in list(self.teams.items()):
-            members = tuple(a.email for a in self.agents.values() if name in a.teams)
-            self.teams[name] = Team(name, team.assign, members, team.where)
-
-    def _agent_ref(self, value: Any) -> str | None:
-        """An agent's email from its email or its (unique) name."""
-        if not isinstance(value, str):
-            return None
-        key = value.strip().lower()
-        if key in self.agents:
-            return key
-        named = [a.email for a in self.agents.values() if a.name.lower() == key]
-        return named[0] if len(named) == 1 else None
 
     # --- rules ----------------------------------------------------------------------------------
 
@@ -480,169 +297,6 @@ class _Loader(PolicyParsing):
             scope=scope,
             teams=self.teams,
             has_business_hours=self.business_hours is not None,
+            custom_fields=self.fields,
         )
         return compiler.compile(node["when"], node, "when", "when")
-
-    def _actions(
-        self, node: Any, parent: Any, key: str, report: Report, path: str, allowed: Sequence[str]
-    ) -> Actions | None:
-        if not isinstance(node, dict) or not node:
-            report(parent, key, f"{key}: expected a mapping of actions, e.g. {{team: billing}}")
-            return None
-        ok = self._keys(node, allowed, report, path)
-        values: dict[str, Any] = {}
-        for name, value in node.items():
-            if name not in allowed:
-                continue
-            got = self._action(name, value, node, report, f"{path}{name}")
-            if got is None:
-                ok = False
-            else:
-                values.update(got)
-        return Actions(**values) if ok else None
-
-    def _action(
-        self, name: str, value: Any, node: Any, report: Report, path: str
-    ) -> dict[str, Any] | None:
-        """One action as Actions keyword arguments, or None after reporting what is wrong."""
-        if name == "tags":
-            return self._tags(value, node, report, path)
-        if name == "notify":
-            return self._notify(value, node, report, path)
-        if name == "reply":
-            return {"reply": value} if self._template(value, node, name, report, path) else None
-        got, problem = self._simple_action(name, value)
-        if problem is not None:
-            report(node, name, f"{path}: {problem}")
-            return None
-        return got
-
-    def _simple_action(self, name: str, value: Any) -> tuple[dict[str, Any], str | None]:
-        """(keyword arguments, None) or ({}, the problem) for a single-valued action."""
-        if name == "team":
-            if value not in self.teams:
-                return {}, f"unknown team {value!r}" + suggest(str(value), sorted(self.teams))
-            return {"team": value}, None
-        if name == "assignee":
-            email = TEAM if value == TEAM else self._agent_ref(value)
-            if email is None:
-                return {}, f"{value!r} is not an agent's email or name, nor 'team'"
-            return {"assignee": email}, None
-        if name in ("priority", "status"):
-            known = PRIORITIES if name == "priority" else STATUSES
-            if value not in known:
-                return {}, f"{value!r}" + suggest(str(value), known)
-            return {name: value}, None
-        if name == "sla":
-            if value not in self.sla_names:
-                names = sorted(self.sla_names)
-                return {}, f"unknown SLA policy {value!r}" + suggest(str(value), names)
-            return {"sla": value}, None
-        if name == "spam":
-            if not isinstance(value, bool):
-                return {}, "expected true or false"
-            return {"spam": value}, None
-        addresses = value if isinstance(value, list) else [value]  # forward
-        if not addresses or not all(isinstance(a, str) and ADDRESS_RE.match(a) for a in addresses):
-            return {}, f"{value!r}: expected an address or a list of addresses"
-        return {"forward": tuple(a.lower() for a in addresses)}, None
-
-    def _tags(self, value: Any, node: Any, report: Report, path: str) -> dict[str, Any] | None:
-        add: Any = value
-        remove: Any = []
-        if isinstance(value, dict):
-            self._keys(value, ("add", "remove"), report, f"{path}.")
-            add, remove = value.get("add", []), value.get("remove", [])
-        out = {}
-        for key, tags in (("tags_add", add), ("tags_remove", remove)):
-            tags = [tags] if isinstance(tags, str) else tags
-            if not isinstance(tags, list) or not all(_is_tag(t) for t in tags):
-                report(
-                    node,
-                    "tags",
-                    f"{path}: expected tag names (no spaces, commas, at most "
-                    "100 characters), a list, or {add: [...], remove: [...]}",
-                )
-                return None
-            out[key] = tuple(dict.fromkeys(tags))
-        if not out["tags_add"] and not out["tags_remove"]:
-            report(node, "tags", f"{path}: no tags given")
-            return None
-        return out
-
-    def _notify(self, value: Any, node: Any, report: Report, path: str) -> dict[str, Any] | None:
-        items = value if isinstance(value, list) else [value]
-        out = []
-        for i, item in enumerate(items):
-            sub = f"{path}[{i}]" if isinstance(value, list) else path
-            if not isinstance(item, dict) or "template" not in item or "to" not in item:
-                report(
-                    node,
-                    "notify",
-                    f"{sub}: expected {{template: NAME, to: [team, assignee, or addresses]}}}}",
-                )
-                return None
-            ok = self._keys(item, ("template", "to"), report, f"{sub}.")
-            ok = (
-                self._template(item["template"], item, "template", report, f"{sub}.template") and ok
-            )
-            targets = self._targets(item["to"], item, "to", report, f"{sub}.")
-            if not ok or targets is None:
-                return None
-            out.append(Notify(str(item["template"]), targets))
-        return {"notify": tuple(out)}
-
-    def _targets(
-        self, value: Any, node: Any, key: str, report: Report, path: str
-    ) -> tuple[str, ...] | None:
-        """Notification targets: TEAM, ASSIGNEE, an agent (email or name) or an address."""
-        items = value if isinstance(value, list) else [value]
-        out = []
-        for item in items:
-            agent = self._agent_ref(item)
-            if item in (TEAM, ASSIGNEE):
-                out.append(str(item))
-            elif agent is not None:
-                out.append(agent)
-            elif isinstance(item, str) and ADDRESS_RE.match(item):
-                out.append(item.lower())
-            else:
-                report(
-                    node,
-                    key,
-                    f"{path}{key}: {item!r} is not team, assignee, an agent or an address",
-                )
-                return None
-        return tuple(dict.fromkeys(out))
-
-    def _template(self, value: Any, node: Any, key: str, report: Report, path: str) -> bool:
-        """Check a template name; ``path`` is the full key path for the message."""
-        if not isinstance(value, str) or not NAME_RE.match(value):
-            report(node, key, f"{path}: expected a template name such as ack")
-            return False
-        if self.templates is not None and value not in self.templates:
-            known = sorted(self.templates)
-            report(
-                node,
-                key,
-                f"{path}: no template {value!r} (templates/{value}.txt.j2)" + suggest(value, known),
-            )
-            return False
-        return True
-
-
-def _yaml_problem(exc: MarkedYAMLError, lines: list[str]) -> tuple[int, str]:
-    mark = exc.problem_mark or exc.context_mark
-    line = mark.line + 1 if mark is not None else 0
-    problem = str(exc.problem or exc)
-    duplicate = _DUPLICATE.search(problem)
-    if duplicate:
-        return line, f"duplicate key {duplicate.group(1)!r}: a key may appear once in a mapping"
-    text = lines[line - 1] if 0 < line <= len(lines) else ""
-    if "\t" in problem or "\t" in text[: len(text) - len(text.lstrip())]:
-        return line, "a tab in the indentation: YAML indents with spaces only"
-    return line, f"invalid YAML: {problem}"
-
-
-def _is_tag(tag: Any) -> bool:
-    return isinstance(tag, str) and 0 < len(tag) <= 100 and not re.search(r"[\s,]", tag)

@@ -21,7 +21,9 @@ STATUSES = ("new", "open", "pending", "resolved", "closed")
 OPEN_STATUSES = ("new", "open", "pending")  # what least_open counts as a member's load
 PRIORITIES = ("low", "normal", "high", "urgent")
 STRATEGIES = ("round_robin", "least_open", "none")
-ROLES = ("agent", "admin")
+ROLES = ("agent", "lead", "admin")  # each may do what the ones before it may
+FIELD_TYPES = ("text", "number", "choice", "date", "bool")
+BASE_STATUSES = ("new", "open", "pending", "resolved")  # what a custom status maps onto
 
 TEAM = "team"  # as an assignee: "use the team's strategy"; as a notify target: every member
 ASSIGNEE = "assignee"  # as a notify target: the ticket's assignee
@@ -179,6 +181,7 @@ class Actions:
     reply: str | None = None  # a template name
     notify: tuple[Notify, ...] = ()
     forward: tuple[str, ...] = ()
+    set_fields: tuple[tuple[str, str], ...] = ()  # (custom field, value), validated
 
     def describe(self) -> tuple[str, ...]:
         """One short line per action, in a fixed order, for traces and ``rules explain``."""
@@ -195,6 +198,7 @@ class Actions:
             out.append(f"reply={self.reply}")
         out.extend(f"notify={n.template}->{','.join(n.to)}" for n in self.notify)
         out.extend(f"forward={address}" for address in self.forward)
+        out.extend(f"field.{name}={value}" for name, value in self.set_fields)
         return tuple(out)
 
 
@@ -209,6 +213,42 @@ class Rule:
     then: Actions = field(default_factory=Actions)
     stop: bool = False
     enabled: bool = True
+    where: Where | None = field(default=None, compare=False)
+
+
+# --- custom fields and statuses ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Extract:
+    """Where a field's value is found in mail: the group ``value`` of ``pattern`` (or the match)."""
+
+    source: str  # subject | text | header
+    pattern: regex.Pattern[str]
+    header: str | None = None  # lower-cased, for source "header"
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    """A ticket field an admin declared in the rules files."""
+
+    name: str
+    type: str  # one of FIELD_TYPES
+    values: tuple[str, ...] = ()  # the choices, for type "choice"
+    label: str = ""
+    required_on_form: bool = False
+    on_form: bool = False  # shown on the web form (true when required_on_form)
+    extract: Extract | None = None
+    where: Where | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class StatusDef:
+    """A custom status: a name agents use, the base state it counts as, the label customers see."""
+
+    name: str
+    base: str  # one of BASE_STATUSES
+    label: str
     where: Where | None = field(default=None, compare=False)
 
 
@@ -278,6 +318,10 @@ class TicketView:
     team: str | None = None
     assignee: str | None = None
     tags: tuple[str, ...] = ()
+    fields: tuple[tuple[str, str], ...] = ()  # custom fields: (name, value), sorted by name
+
+    def field(self, name: str) -> str | None:
+        return next((value for key, value in self.fields if key == name), None)
 
     @classmethod
     def of(
@@ -288,16 +332,20 @@ class TicketView:
         team: str | None,
         assignee: str | None,
         tags: Iterable[str] = (),
+        fields: Iterable[tuple[str, str]] = (),
     ) -> TicketView:
-        return cls(status, priority, team, assignee, tuple(sorted(set(tags))))
+        return cls(
+            status, priority, team, assignee, tuple(sorted(set(tags))), tuple(sorted(fields))
+        )
 
     @classmethod
     def from_ticket(cls, ticket: Any) -> TicketView:
-        """From a :class:`maild.store.models.Ticket` (reads its tag rows: one query)."""
+        """From a :class:`maild.store.models.Ticket` (reads its tag and field rows: two queries)."""
         return cls.of(
             status=ticket.status,
             priority=ticket.priority,
             team=ticket.team,
             assignee=ticket.assignee,
             tags=(row.tag for row in ticket.tag_rows),
+            fields=((row.name, row.value) for row in ticket.field_rows),
         )

@@ -22,8 +22,8 @@ from typing import Any
 
 from maild.clock import iso
 from maild.pipeline.message import InboundMessage
-from maild.routing.conditions import MatchContext, check
 from maild.routing.engine import RuleSet
+from maild.routing.match import MatchContext, check
 from maild.routing.schema import EscalationStep, SlaPolicy, TicketView
 from maild.sla.hours import Calendar, Span, due_at
 from maild.store import tickets as store

@@ -19,7 +19,7 @@ from maild.routing.engine import RuleSet
 from maild.sla import due
 from maild.sla.survey import Rating, queue_survey
 from maild.store import tickets as store
-from maild.store.models import Message, Ticket
+from maild.store.models import Message, Ticket, TicketSubstatus
 
 SLA_FIELDS = ("priority", "team", "assignee", "sla_policy")  # what a policy's choice may depend on
 
@@ -44,6 +44,9 @@ def set_status(
     detail: dict[str, Any] = {"reason": reason} if reason else {}
     if not store.set_field(ticket, "status", status, actor=actor, at=at, message=message, **detail):
         return False
+    # A custom status belongs to its base: any change of the base ends it (the caller that sets a
+    # custom status puts it back after this).
+    TicketSubstatus.delete().where(TicketSubstatus.ticket == ticket).execute()
     if status == "resolved":
         ticket.resolved_at = at
     elif status == "closed":

@@ -122,6 +122,28 @@ class TicketTag(BaseModel):
         indexes = ((("ticket", "tag"), True),)
 
 
+class TicketField(BaseModel):
+    """A custom field's value (declared in the rules files). A value whose field was renamed or
+    removed stays readable; ``rules check`` warns about it."""
+
+    ticket = ForeignKeyField(Ticket, backref="field_rows", on_delete="CASCADE")
+    name = CharField(max_length=100)
+    value = TextField()
+
+    class Meta:
+        indexes = ((("ticket", "name"), True), (("name", "value"), False))
+
+
+class TicketSubstatus(BaseModel):
+    """A custom status on a ticket (the rules files' ``statuses``); ``Ticket.status`` holds its
+    base, so everything that reads the status (SLA clocks, reminders, auto-close, reports)
+    follows the base. Any change of the base status removes the row."""
+
+    ticket = ForeignKeyField(Ticket, backref="substatus_rows", on_delete="CASCADE", unique=True)
+    name = CharField(max_length=100)
+    label = CharField(max_length=200, default="")  # what the customer sees, as set
+
+
 class Watcher(BaseModel):
     """An address copied on public replies (the customer's CCs, or added by an agent)."""
 
@@ -288,6 +310,8 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     SpoolEntry,
     Ticket,
     TicketTag,
+    TicketField,
+    TicketSubstatus,
     Watcher,
     Message,
     Attachment,

@@ -17,6 +17,7 @@ from maild.store.models import (
     Event,
     Message,
     Ticket,
+    TicketField,
     TicketTag,
     Watcher,
 )
@@ -159,6 +160,8 @@ def ticket_summary(ticket: Ticket, prefix: str) -> dict[str, Any]:
         "team": ticket.team,
         "assignee": ticket.assignee,
         "tags": tags_of(ticket),
+        "fields": {row.name: row.value for row in ticket.field_rows.order_by(TicketField.name)},
+        "substatus": next((row.name for row in ticket.substatus_rows), None),
         "requester": requester.email,
         "requester_name": requester.name,
         "watchers": [w.email for w in ticket.watchers.order_by(Watcher.id)],

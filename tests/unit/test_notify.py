@@ -241,11 +241,14 @@ def test_html_alternative_and_unencodable_text() -> None:
 
 def context(**ticket: Any) -> dict[str, Any]:
     return {
+        "fields": {},
         "ticket": {
             "ref": "ACME-1",
             "tag": "[ACME-1]",
             "subject": "Printer <b>on</b> fire",
             "status": "new",
+            "status_label": "new",
+            "substatus": "",
             "priority": "normal",
             "team": "",
             "assignee": "",

@@ -205,7 +205,7 @@ teams:
         "tech); did you mean 'billing'?",
         f"{path}:3: agent alice@example.com: defined twice (first at {path}:2)",
         f"{path}:4: agents[2]: email: 'nobody' is not an address",
-        f"{path}:5: agent bob@example.com: role: 'boss' (known: agent, admin)",
+        f"{path}:5: agent bob@example.com: role: 'boss' (known: agent, lead, admin)",
         f"{path}:5: agent bob@example.com: available: expected true or false",
         f"{path}:6: agents[4]: expected {{email: ..., name: ..., teams: [...]}}",
         f"{path}:8: team 'billing': assign: 'randomly' is not a strategy (known: round_robin, "

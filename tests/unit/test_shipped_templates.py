@@ -83,6 +83,7 @@ def context(name: str, *, body: str = BODY, agent_name: str = "Alice") -> dict[s
             "days": 3,
         },
         "assignment": {"by": "rule:Billing questions", "previous": "bob@example.com"},
+        "mention": {"by": "Alice", "note": body},
         "errors": [{"line": 1, "text": "#stauts open", "reason": "unknown command #stauts"}],
         "failure": {"reason": "550 5.1.1 <carol@customer.test>: mailbox unavailable"},
         "forgery": {"claimed": "alice@example.com", "reason": "not sent to the signed address"},
