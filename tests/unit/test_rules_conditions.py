@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from maild.pipeline.message import Address, AttachmentPart, InboundMessage
-from maild.routing.engine import Decision, RuleSet
-from maild.routing.loader import load_rules
+from maild.pipeline.message import AttachmentPart, InboundMessage
+from maild.routing.engine import Decision
 from maild.routing.match import MAX_TEXT_CHARS, MatchContext, check
 from maild.routing.schema import TicketView
 from tests.ruleskit import NOW, PEOPLE, make_msg, ruleset
