@@ -232,10 +232,12 @@ def ticket_app(app_factory: Callable[..., App]) -> App:
 
 
 def rendered_variables(ctx: dict[str, Any]) -> set[str]:
+    """Every name a template can use; an empty mapping (``fields`` of a ticket without custom
+    fields) counts by its own name."""
     return {
-        f"{key}.{sub}" if isinstance(value, dict) else key
+        f"{key}.{sub}" if isinstance(value, dict) and value else key
         for key, value in ctx.items()
-        for sub in (value if isinstance(value, dict) else [None])
+        for sub in (value if isinstance(value, dict) and value else [None])
     }
 
 

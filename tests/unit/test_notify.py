@@ -281,11 +281,12 @@ def documented_variables(readme: str, heading: str) -> set[str]:
 
 
 def rendered_variables(ctx: dict[str, Any]) -> set[str]:
-    """``ticket.ref`` and so on: every name a template can use from ``ctx``."""
+    """``ticket.ref`` and so on: every name a template can use from ``ctx``. An empty mapping
+    (``fields`` of a ticket without custom fields) counts by its own name."""
     return {
-        f"{key}.{sub}" if isinstance(value, dict) else key
+        f"{key}.{sub}" if isinstance(value, dict) and value else key
         for key, value in ctx.items()
-        for sub in (value if isinstance(value, dict) else [None])
+        for sub in (value if isinstance(value, dict) and value else [None])
     }
 
 
