@@ -158,6 +158,8 @@ class HttpConfig:
     db_threads: int = 8  # threads for the database work of requests
     channels: tuple[dict[str, Any], ...] = ()  # API channels {name, token_env|token_file}
     link_days: float = 90.0  # requester status links expire after this many days
+    # GET /dashboard users: name -> password hash made by ``ticketd passwd NAME`` (never plain)
+    dashboard_users: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,6 +168,16 @@ class ThreadingConfig:
     # (and not sent to the ticket's signed reply address): "note" stores it as a flagged message
     # without re-opening; "new_ticket" opens a new ticket linked to it; "append" as a reply.
     non_participants: Literal["note", "new_ticket", "append"] = "note"
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthConfig:
+    # ``ticketd status`` and GET /healthz (maild.ops.health): unhealthy when ...
+    spool_max_wait_seconds: float = 300.0  # ... a pending inbound message waited longer than this
+    max_quarantined: int = 0  # ... more quarantined messages than this wait for `spool retry`
+    outbox_max_wait_seconds: float = 900.0  # ... a queued outgoing mail is overdue by this much
+    failed_window_hours: float = 24.0  # ... a delivery failed for good within this window
+    imap_max_silence_seconds: float = 900.0  # ... a mailbox had no successful poll for this long
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,6 +197,7 @@ class Config:
     retention: RetentionConfig = dataclasses.field(default_factory=RetentionConfig)
     http: HttpConfig = dataclasses.field(default_factory=HttpConfig)
     threading: ThreadingConfig = dataclasses.field(default_factory=ThreadingConfig)
+    health: HealthConfig = dataclasses.field(default_factory=HealthConfig)
     rules_dir: Path = Path("./rules")
     templates_dir: Path = Path("./templates")
     log_level: Literal["debug", "info", "warning", "error"] = "info"

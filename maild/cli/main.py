@@ -15,7 +15,18 @@ from collections.abc import Sequence
 from maild import __version__
 from maild.errors import TicketdError
 
-COMMANDS = ("run", "inject", "tickets", "spool", "outbox", "rules", "sla", "imap", "report")
+COMMANDS = (
+    "run",
+    "inject",
+    "tickets",
+    "spool",
+    "outbox",
+    "rules",
+    "sla",
+    "imap",
+    "report",
+    "status",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 import schedule
 
 from maild.app import App
+from maild.ops.heartbeat import beat
 from maild.store.db import is_sqlite
 
 log = logging.getLogger("ticketd.jobs")
@@ -36,9 +37,22 @@ class Jobs:
         self.scheduler = schedule.Scheduler()
 
     def wrap(
-        self, name: str, fn: Callable[[], object], *, cluster_once: bool
+        self, name: str, fn: Callable[[], object], *, cluster_once: bool, every: float = 60.0
     ) -> Callable[[], None]:
-        """``fn`` as a job: logged, never raising, and cluster-once when asked."""
+        """``fn`` as a job: logged, never raising, and cluster-once when asked. Each run (or
+        failure) is a heartbeat ``job:NAME`` for ``ticketd status``."""
+        stale = every * 3 + 60  # a few missed turns before health calls it overdue
+
+        def record(ok: bool, detail: str = "") -> None:
+            beat(
+                self.app.db,
+                f"job:{name}",
+                kind="job",
+                now=self.app.clock.now(),
+                stale_seconds=stale,
+                ok=ok,
+                detail=detail,
+            )
 
         def job() -> None:
             try:
@@ -50,8 +64,11 @@ class Jobs:
                         fn()
                 else:
                     fn()
-            except Exception:
+            except Exception as exc:
                 log.exception("job %s failed; it runs again at its next time", name)
+                record(False, f"{type(exc).__name__}: {exc}")
+            else:
+                record(True)
 
         job.__name__ = name
         return job
@@ -65,7 +82,7 @@ class Jobs:
         # schedule builds a timedelta from the interval, so a float works although its
         # annotation says int.
         return self.scheduler.every(typing.cast(int, seconds)).seconds.do(
-            self.wrap(name, fn, cluster_once=cluster_once)
+            self.wrap(name, fn, cluster_once=cluster_once, every=seconds)
         )
 
     def run_pending(self) -> None:

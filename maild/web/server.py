@@ -20,6 +20,7 @@ from aiohttp import web
 
 from maild.app import App
 from maild.errors import ConfigError
+from maild.ops.metrics import install_http_metrics
 from maild.web.context import WebContext
 from maild.web.middleware import make_middlewares, parse_networks, security_headers
 from maild.web.pages import STATIC_DIR, Pages
@@ -27,7 +28,7 @@ from maild.web.pages import STATIC_DIR, Pages
 log = logging.getLogger("ticketd.web")
 
 # Every module that adds routes, one per line: each has ``routes(ctx) -> list[RouteDef]``.
-ROUTE_MODULES: tuple[str, ...] = ("maild.web.home",)
+ROUTE_MODULES: tuple[str, ...] = ("maild.web.home", "maild.web.ops")
 
 
 def max_body_bytes(app: App) -> int:
@@ -49,6 +50,7 @@ def build_application(ctx: WebContext, modules: Sequence[str] = ROUTE_MODULES) -
         ),
     )
     application.on_response_prepare.append(security_headers)
+    install_http_metrics(application, ctx.app)  # GET /metrics: requests by route and code
     for name in modules:
         module = importlib.import_module(name)
         application.add_routes(module.routes(ctx))
