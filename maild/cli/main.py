@@ -26,6 +26,8 @@ COMMANDS = (
     "imap",
     "report",
     "status",
+    "backup",
+    "restore",
 )
 
 
