@@ -28,6 +28,7 @@ COMMANDS = (
     "status",
     "backup",
     "restore",
+    "archive_import",
 )
 
 
