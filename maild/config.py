@@ -158,8 +158,6 @@ class HttpConfig:
     db_threads: int = 8  # threads for the database work of requests
     channels: tuple[dict[str, Any], ...] = ()  # API channels {name, token_env|token_file}
     link_days: float = 90.0  # requester status links expire after this many days
-    # GET /dashboard users: name -> password hash made by ``ticketd passwd NAME`` (never plain)
-    dashboard_users: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
