@@ -158,6 +158,12 @@ class HttpConfig:
     db_threads: int = 8  # threads for the database work of requests
     channels: tuple[dict[str, Any], ...] = ()  # API channels {name, token_env|token_file}
     link_days: float = 90.0  # requester status links expire after this many days
+    form_min_seconds: float = 3.0  # a form sent sooner after it was served is refused (bots)
+    form_max_hours: float = 24.0  # a form older than this must be reloaded
+    form_rate_per_ip: str = "20/hour;240/day"  # form submissions per client address
+    form_rate_total: str = "5000/day"  # form submissions from everyone together
+    api_rate_per_channel: str = "600/minute"  # API submissions per channel
+    lookup_rate: str = "5/hour"  # lost-link requests per client address and per mail address
 
 
 @dataclasses.dataclass(frozen=True)
@@ -469,6 +475,22 @@ def _check_http(src: Path, http: HttpConfig) -> None:
         raise ConfigError(f"{src}: http.db_threads: must be 1 to 64")
     if not 1 <= http.link_days <= 3660:
         raise ConfigError(f"{src}: http.link_days: {http.link_days:g} must be 1 to 3660 days")
+    import limits
+
+    for key in (
+        "form_rate_per_ip",
+        "form_rate_total",
+        "api_rate_per_channel",
+        "lookup_rate",
+    ):
+        try:
+            limits.parse_many(getattr(http, key))
+        except ValueError:
+            raise ConfigError(
+                f"{src}: http.{key}: {getattr(http, key)!r} is not a rate like 20/hour;240/day"
+            ) from None
+    if not 0 <= http.form_min_seconds < http.form_max_hours * 3600:
+        raise ConfigError(f"{src}: http.form_min_seconds: must be 0 or more, below form_max_hours")
     for i, proxy in enumerate(http.trusted_proxies):
         try:
             ipaddress.ip_network(proxy, strict=False)

@@ -11,8 +11,6 @@ from pathlib import Path
 
 from maild.cli.common import add_config_option, open_app
 from maild.cli.safe_text import terminal_safe
-from maild.ops.importer import Importer, progress_bar
-from maild.ops.sources import read_source
 
 SHOW_SKIPPED = 20  # the first few messages that were not mail, named on stderr
 
@@ -32,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    # Imported here: the worker pulls in the mail parser, which other commands do not need.
+    from maild.ops.importer import Importer, progress_bar
+    from maild.ops.sources import read_source
+
     app = open_app(args)
     try:
         items = read_source(args.kind, args.path)

@@ -35,6 +35,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from maild.clock import FixedClock, iso
     from maild.routing.reload import RulesHolder
     from maild.sla.sweep import Sweep
+    from maild.store.db import is_locked
 
     try:
         now = parse_at(args.at)
@@ -46,6 +47,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     try:
         run = Sweep(app, holder.rules, now)
         done = run.run()
+    except Exception as exc:
+        if not is_locked(exc):
+            raise
+        print(
+            f"ticketd: the database is locked (another process is writing): {exc}", file=sys.stderr
+        )
+        return 75  # EX_TEMPFAIL: actions already done are kept; the next run does the rest
     finally:
         app.close()
     for line in done:

@@ -40,6 +40,7 @@ from maild.pipeline.thread import strip_reply_prefixes
 from maild.store import tickets as store
 from maild.store.attachments import sanitize_filename
 from maild.store.models import Message, OutboxEntry, Ticket
+from maild.web.links import status_url
 
 # C0 and C1 controls, DEL, the Unicode line and paragraph separators (str.splitlines() breaks on
 # all of them, and the email package refuses them in headers) and lone surrogates (unencodable).
@@ -353,6 +354,7 @@ def queue_mail(
     seen = {a.email.lower() for a in to}
     cc = [a for a in cc if valid_address(a.email) and a.email.lower() not in seen]
     ctx = context(app, ticket, answering, agent)
+    ctx["status_url"] = status_url(app, ticket, to[0].email)  # the first recipient's own link
     if extra_context:
         ctx.update(extra_context)
     rendered = renderer.render(template, ctx)

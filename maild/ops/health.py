@@ -15,6 +15,7 @@ from typing import Any
 from peewee import fn
 
 from maild.app import App
+from maild.jobs.status import job_statuses
 from maild.store.models import Heartbeat, OutboxEntry, SpoolEntry
 
 
@@ -126,15 +127,17 @@ def check_imap(app: App, now: dt.datetime) -> list[Check]:
     return checks
 
 
-def check_jobs(now: dt.datetime) -> list[Check]:
+def check_jobs(app: App, now: dt.datetime) -> list[Check]:
+    """Each periodic job's last run, from the jobs' own durable record (maild.jobs.status)."""
     checks = []
-    for row in Heartbeat.select().where(Heartbeat.kind == "job").order_by(Heartbeat.name):
-        age = now - row.at
-        fresh = age.total_seconds() <= row.stale_seconds
-        detail = f"last run {seconds(age)} ago" + ("" if row.ok else f", failed: {row.detail}")
-        if not fresh:
-            detail += " (overdue)"
-        checks.append(Check(row.name, fresh and row.ok, detail))
+    for status in job_statuses(app.db):
+        if status.last_run_at is None:
+            continue
+        age = now - status.last_run_at.astimezone(dt.UTC).replace(tzinfo=None)
+        detail = f"last run {seconds(age)} ago"
+        if status.consecutive_failures:
+            detail += f", {status.consecutive_failures} failed in a row: {status.last_error}"
+        checks.append(Check(f"job:{status.name}", not status.failing, detail))
     return checks
 
 
@@ -161,7 +164,7 @@ def health(app: App, now: dt.datetime | None = None) -> Health:
         *check_spool(app, now),
         *check_outbox(app, now),
         *check_imap(app, now),
-        *check_jobs(now),
+        *check_jobs(app, now),
         check_workers(now),
     ]
     return Health(tuple(checks))

@@ -2,8 +2,9 @@
 
 Health (:mod:`maild.ops.health`) reads them, from any process on any host: ``ticketd status``
 needs no connection to the daemon. A worker beats at most every :data:`WORKER_BEAT_SECONDS`
-(one small upsert), a job after every run, an IMAP poller after every sync; each says how long it
-may stay silent (``stale_seconds``) before health counts it as gone.
+(one small upsert), an IMAP poller after every sync; each says how long it may stay silent
+(``stale_seconds``) before health counts it as gone. (Periodic jobs keep their own record,
+:mod:`maild.jobs.status`.)
 """
 
 from __future__ import annotations

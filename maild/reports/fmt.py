@@ -21,6 +21,23 @@ def duration(seconds: float | None) -> str:
     return f"{days}d{hours}h" if days < 100 else f"{days}d"
 
 
+def span(seconds: float | None) -> str:
+    """A duration in the unit that fits, for reading: ``45 s``, ``12 min``, ``3 h 5 min``,
+    ``2 d 4 h``; ``-`` for none. (``duration`` is the compact form for the 80-column table.)"""
+    if seconds is None:
+        return "-"
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        hours, minutes = s // 3600, s % 3600 // 60
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = s // 86400, s % 86400 // 3600
+    return f"{days} d {hours} h" if hours and days < 10 else f"{days} d"
+
+
 def share(value: float | None) -> str:
     """A fraction as a whole percentage, ``-`` for none."""
     return "-" if value is None else f"{value * 100:.0f}%"

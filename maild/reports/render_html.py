@@ -1,8 +1,11 @@
-"""The report as one self-contained HTML page: inline CSS, charts as ``data:`` URIs, no links out.
+"""The report as one self-contained HTML page: inline CSS, inline SVG charts, no links out.
 
-It reads on a phone: a viewport meta tag, a single column, figures that shrink to the screen and
-wide tables that scroll sideways inside their box. ``charts=False`` leaves the charts out; the
-digest mail uses that, because mail clients block ``data:`` images.
+It reads on a phone and on a desktop without sideways scrolling: a viewport meta tag, one column
+at most 960 px wide, charts whose text keeps its size at any width (``charts.py``), durations in
+the unit that fits, and tables that fit or, below 600 px, turn into one card per row (each cell
+labelled by its column). The per-day table lists only days on which tickets were created or
+resolved; the chart above it shows every day. ``charts=False`` leaves the charts out; the digest
+mail uses that, because mail clients do not show SVG.
 """
 
 from __future__ import annotations
@@ -24,12 +27,24 @@ border-bottom:1px solid #ddd}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(9rem,1fr));gap:.6rem}
 .card{border:1px solid #ddd;border-radius:.5rem;padding:.5rem .7rem}
 .card b{display:block;font-size:1.3rem}.card span{color:#555;font-size:.85rem}
-.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
-table{border-collapse:collapse;font-size:.9rem;min-width:100%}
-th,td{padding:.25rem .5rem;text-align:right;white-space:nowrap;border-bottom:1px solid #eee}
-th:first-child,td:first-child{text-align:left}
-img{max-width:100%;height:auto;display:block;margin:.5rem 0}
-@media (max-width:600px){body{padding:.5rem}table{font-size:.8rem}}
+table{border-collapse:collapse;font-size:.9rem;width:100%;margin:.5rem 0}
+th,td{padding:.25rem .5rem;text-align:right;border-bottom:1px solid #eee}
+th:first-child,td:first-child{text-align:left;overflow-wrap:break-word}
+caption{caption-side:bottom;text-align:left;color:#555;font-size:.85rem;padding-top:.2rem}
+.chart{display:block;margin:.3rem 0 1rem;overflow:visible}
+.chart text{fill:#333;font-family:inherit}.chart .label{fill:#222;font-weight:600}
+.legend{margin:.6rem 0 .2rem;font-size:.85rem;color:#444}
+.legend span{display:inline-block;margin-right:1rem;white-space:nowrap}
+.legend i{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:-.1rem}
+@media (max-width:600px){body{padding:.5rem}
+table.stack,table.stack tbody,table.stack tr,table.stack td{display:block;width:auto}
+table.stack thead{display:none}
+table.stack tr{border:1px solid #ddd;border-radius:.5rem;margin:.5rem 0;padding:.3rem .6rem}
+table.stack td{display:flex;justify-content:space-between;gap:1rem;border:0;padding:.15rem 0;
+text-align:right}
+table.stack td::before{content:attr(data-label);color:#555;text-align:left}
+table.stack td:first-child{font-weight:600;display:block;text-align:left}
+table.stack td:first-child::before{content:none}}
 """
 VOLUME_HEADS = (
     "created",
@@ -42,22 +57,37 @@ VOLUME_HEADS = (
 )
 TIMES_HEADS = tuple(
     f"{what} {stat}{bh}"
-    for what in ("FR", "RS")
+    for what in ("first response", "resolution")
     for bh in ("", " (bh)")
     for stat in ("median", "p90")
 )
 
 
-def _table(head: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+def _table(
+    head: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    *,
+    cards: bool = True,
+    caption: str = "",
+) -> str:
+    """A table; with ``cards`` each row becomes a card on a narrow screen (see CSS)."""
     ths = "".join(f"<th>{escape(h)}</th>" for h in head)
     body = "".join(
-        "<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+        "<tr>"
+        + "".join(
+            f'<td data-label="{escape(h)}">{escape(str(c))}</td>'
+            for h, c in zip(head, row, strict=True)
+        )
+        + "</tr>"
+        for row in rows
     )
-    return f'<div class="scroll"><table><thead><tr>{ths}</tr></thead><tbody>{body}</tbody></table></div>'
+    klass = ' class="stack"' if cards else ""
+    cap = f"<caption>{escape(caption)}</caption>" if caption else ""
+    return f"<table{klass}>{cap}<thead><tr>{ths}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _img(uri: str | None, alt: str) -> str:
-    return f'<img src="{uri}" alt="{escape(alt)}">' if uri else ""
+def _chart(svg: str | None) -> str:
+    return svg or ""
 
 
 def _target(t: Target) -> str:
@@ -71,8 +101,8 @@ def _cards(g: GroupStats) -> str:
         (g.created, "created"),
         (g.resolved, "resolved"),
         (g.open_at_end, "open at end"),
-        (fmt.duration(g.first_response.median), "first response, median"),
-        (fmt.duration(g.resolution.median), "resolution, median"),
+        (fmt.span(g.first_response.median), "first response, median"),
+        (fmt.span(g.resolution.median), "resolution, median"),
         (fmt.share(g.sla_first_response.share_met), "SLA first response met"),
         (fmt.share(g.sla_resolution.share_met), "SLA resolution met"),
         (fmt.rating(s.average), f"satisfaction ({s.rated} ratings)"),
@@ -92,7 +122,7 @@ def _times_rows(groups: Sequence[GroupStats], none: str) -> list[list[object]]:
         rows.append(
             name
             + [
-                fmt.duration(v)
+                fmt.span(v)
                 for t in (fr, rs)
                 for v in (t.median, t.p90, t.business_median, t.business_p90)
             ]
@@ -129,8 +159,8 @@ def _groups(groups: Sequence[GroupStats], title: str, none: str, charts: bool) -
         ),
     ]
     if charts:
-        parts.append(_img(chart.times(groups, none), f"response times per {title}"))
-        parts.append(_img(chart.sla(groups, none), f"SLA adherence per {title}"))
+        parts.append(_chart(chart.times(groups, none)))
+        parts.append(_chart(chart.sla(groups, none)))
     return "".join(parts)
 
 
@@ -153,10 +183,10 @@ def render(report: Report, *, charts: bool = True) -> str:
                 [
                     label,
                     t.count,
-                    fmt.duration(t.median),
-                    fmt.duration(t.p90),
-                    fmt.duration(t.business_median),
-                    fmt.duration(t.business_p90),
+                    fmt.span(t.median),
+                    fmt.span(t.p90),
+                    fmt.span(t.business_median),
+                    fmt.span(t.business_p90),
                 ]
                 for label, t in (("first response", s.first_response), ("resolution", s.resolution))
             ],
@@ -169,26 +199,39 @@ def render(report: Report, *, charts: bool = True) -> str:
         "<h2>Per day</h2>",
     ]
     if charts:
-        parts.append(_img(chart.volume(report), "tickets created, resolved and open per day"))
+        parts.append(_chart(chart.volume(report)))
+    busy = [d for d in report.days if d.created or d.resolved]
+    quiet = len(report.days) - len(busy)
     parts.append(
         _table(
             ["date", "created", "resolved", "open at end"],
-            [[d.date.isoformat(), d.created, d.resolved, d.open_at_end] for d in report.days],
+            [[d.date.isoformat(), d.created, d.resolved, d.open_at_end] for d in busy],
+            cards=False,
+            caption=f"{quiet} day{'' if quiet == 1 else 's'} without new or resolved tickets "
+            "left out."
+            if quiet
+            else "",
         )
+        if busy
+        else "<p>No tickets created or resolved in the period.</p>"
     )
     parts.append(_groups(report.teams, "team", "(no team)", charts))
     parts.append(_groups(report.agents, "agent", "(unassigned)", charts))
     parts.append("<h2>Top tags</h2>")
     if charts:
-        parts.append(_img(chart.tags(report), "top tags"))
-    parts.append(_table(["tag", "tickets created"], [list(t) for t in report.top_tags]))
+        parts.append(_chart(chart.tags(report)))
+    parts.append(
+        _table(["tag", "tickets created"], [list(t) for t in report.top_tags], cards=False)
+    )
     parts.append(
         f"<h2>Busiest weekdays and hours</h2><p>{escape(TRAFFIC_BASIS)}, "
         f"{escape(report.timezone)}.</p>"
     )
     if charts:
-        parts.append(_img(chart.traffic(report), "messages by weekday and hour"))
-    parts.append(_table(["weekday", "messages"], [list(w) for w in report.weekdays]))
-    parts.append(_table(["hour", "messages"], [[f"{h:02d}", n] for h, n in report.hours]))
+        parts.append(_chart(chart.traffic(report)))
+    parts.append(_table(["weekday", "messages"], [list(w) for w in report.weekdays], cards=False))
+    parts.append(
+        _table(["hour", "messages"], [[f"{h:02d}", n] for h, n in report.hours], cards=False)
+    )
     parts.append("</main></body></html>\n")
     return "\n".join(p for p in parts if p)

@@ -42,7 +42,7 @@ from maild.sla import due, lifecycle
 from maild.sla.hours import Span
 from maild.sla.mail import to_customer, to_targets
 from maild.store import tickets as store
-from maild.store.db import connection, is_sqlite, write_tx
+from maild.store.db import connection, is_locked, is_sqlite, write_tx
 from maild.store.models import SlaFiring, SlaPause, Ticket
 
 log = logging.getLogger("ticketd.sla")
@@ -363,6 +363,8 @@ class Sweep:
         try:
             return self.fire(item)
         except Exception as exc:
+            if is_locked(exc):
+                raise  # not this ticket's fault: the whole sweep is retried (the jobs runner)
             line = (
                 f"{self.prefix}-{item.ticket_id}: {item.step} failed: {type(exc).__name__}: {exc}"
             )

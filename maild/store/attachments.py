@@ -11,7 +11,6 @@ import hashlib
 import mimetypes
 import os
 import re
-import tempfile
 import unicodedata
 from pathlib import Path
 
@@ -47,6 +46,8 @@ def store_blob(root: Path, payload: bytes) -> tuple[str, Path]:
     if path.exists() and path.stat().st_size == len(payload):
         return digest, path
     folder.mkdir(parents=True, exist_ok=True)
+    import tempfile  # here: it costs a CLI command's start-up (shutil, random) otherwise
+
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as fh:

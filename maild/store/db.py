@@ -14,11 +14,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
-from peewee import Database, PostgresqlDatabase, SqliteDatabase, _atomic
+from peewee import (
+    Database,
+    OperationalError,
+    PostgresqlDatabase,
+    Psycopg3Adapter,
+    SqliteDatabase,
+    _atomic,
+)
 
 from maild.errors import ConfigError
 from maild.store.models import database_proxy
@@ -33,8 +42,51 @@ SQLITE_PRAGMAS = {
 }
 
 
+class _Psycopg3Adapter(Psycopg3Adapter):
+    """peewee's psycopg 3 adapter, with psycopg imported when a PostgreSQL database is built.
+
+    ``maild/__init__.py`` keeps peewee from importing psycopg at its own import (a third of a
+    second that a CLI command on SQLite never needs), so the driver's names come from here.
+    """
+
+    def __init__(self) -> None:
+        import psycopg
+        from psycopg.pq import TransactionStatus
+        from psycopg.types.json import Json, Jsonb
+
+        super().__init__()
+        self.psycopg = psycopg
+        self.json_type, self.jsonb_type = Json, Jsonb
+        self.txn_idle = TransactionStatus.IDLE
+        self.txn_inerror = TransactionStatus.INERROR
+        self.txn_unknown = TransactionStatus.UNKNOWN
+        self.txn_intrans = TransactionStatus.INTRANS
+
+    def check_driver(self) -> None:
+        pass  # imported in __init__, or that raised ImportError already
+
+    def get_binary_type(self) -> Any:
+        return self.psycopg.Binary
+
+    def connect(self, db: Any, **params: Any) -> Any:
+        if db._encoding:
+            params.setdefault("client_encoding", db._encoding)
+        if db.database.startswith("postgresql://"):
+            params.setdefault("conninfo", db.database)
+        else:
+            params.setdefault("dbname", db.database)
+        return self.psycopg.connect(**params)
+
+    def server_side_cursor(self, conn: Any) -> Any:
+        in_txn = self.txn_status(conn) == self.txn_intrans
+        return conn.cursor(name=str(uuid.uuid1()), withhold=not in_txn)
+
+
 class _PostgresqlDatabase(PostgresqlDatabase):
     """PostgreSQL whose per-thread connection is opened again after the server closed it."""
+
+    # Both, because peewee picks psycopg2's when it found no psycopg at import.
+    psycopg2_adapter = psycopg3_adapter = _Psycopg3Adapter
 
     def cursor(self, named_cursor=None):
         conn = self._state.conn
@@ -84,6 +136,12 @@ def bind(db: Database) -> None:
 
 def is_sqlite(db: Database) -> bool:
     return isinstance(db, SqliteDatabase)
+
+
+def is_locked(exc: BaseException) -> bool:
+    """True for SQLite's "database is locked" (another process held the write lock for longer
+    than ``busy_timeout``): a passing condition, worth a retry, not a traceback."""
+    return isinstance(exc, OperationalError) and "is locked" in str(exc).lower()
 
 
 def write_tx(db: Database) -> _atomic:

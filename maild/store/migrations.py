@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from peewee import Database
 
-from maild.store.db import write_tx
+from maild.store.db import is_sqlite, write_tx
 from maild.store.models import ALL_MODELS, Event, SchemaVersion, SlaPause, Ticket
 
 CURRENT_VERSION = 2
@@ -40,8 +40,37 @@ def _v2_open_pauses(db: Database) -> None:
 UPGRADES: dict[int, Callable[[Database], None]] = {2: _v2_open_pauses}
 
 
+def _schema_names(db: Database) -> set[str]:
+    """The names of the tables and indexes that exist, in one read."""
+    if is_sqlite(db):
+        sql = "SELECT name FROM sqlite_master WHERE type IN ('table', 'index')"
+    else:
+        sql = (
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+            "UNION SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+        )
+    return {row[0] for row in db.execute_sql(sql).fetchall()}
+
+
+def is_current(db: Database) -> bool:
+    """True when every table and index of the models exists and the version is current.
+
+    One read and no lock, so a CLI command or a second instance does not queue behind the daemon's
+    writes only to find that there is nothing to create.
+    """
+    wanted = {m._meta.table_name for m in ALL_MODELS} | {
+        index._name for m in ALL_MODELS for index in m._meta.fields_to_index()
+    }
+    if not wanted <= _schema_names(db):
+        return False
+    row = SchemaVersion.select().first()
+    return row is not None and row.version == CURRENT_VERSION
+
+
 def upgrade(db: Database) -> int:
     """Create missing tables and run pending upgrades; return the schema version now in force."""
+    if is_current(db):
+        return CURRENT_VERSION
     with write_tx(db):
         db.create_tables(ALL_MODELS, safe=True)
         row = SchemaVersion.select().first()

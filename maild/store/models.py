@@ -265,13 +265,13 @@ class SlaFiring(BaseModel):
 class Heartbeat(BaseModel):
     """The last sign of life of one part of a running daemon (maild.ops.heartbeat).
 
-    ``name`` is e.g. ``worker:HOST:PID``, ``job:sla_sweep`` or ``imap:MAILBOX``; ``at`` the last
+    ``name`` is e.g. ``worker:HOST:PID`` or ``imap:MAILBOX``; ``at`` the last
     report, ``ok_at`` the last successful one; the part counts as gone when ``at`` (or, for
     IMAP, ``ok_at``) is older than ``stale_seconds``.
     """
 
     name = CharField(max_length=300, primary_key=True)
-    kind = CharField(max_length=20)  # worker | job | imap
+    kind = CharField(max_length=20)  # worker | imap
     at = DateTimeField()
     ok = BooleanField(default=True)
     ok_at = DateTimeField(null=True)
@@ -285,6 +285,26 @@ class OpsTally(BaseModel):
 
     key = CharField(max_length=200, primary_key=True)
     value = IntegerField(default=0)
+
+
+class ApiIntake(BaseModel):
+    """One message received through ``POST /api/v1/messages``: a channel's ``external_id`` is
+    stored once, in the transaction that spools it, so a retried submission is a duplicate."""
+
+    channel = CharField(max_length=100)
+    external_id = CharField(max_length=200)
+    spool_id = IntegerField()
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("channel", "external_id"), True),)
+
+
+class StatusLinkRevocation(BaseModel):
+    """Requester status links of a ticket issued before ``revoked_at`` no longer open it."""
+
+    ticket = ForeignKeyField(Ticket, unique=True, backref="link_revocations", on_delete="CASCADE")
+    revoked_at = DateTimeField()
 
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (
@@ -305,6 +325,8 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     SlaFiring,
     Heartbeat,
     OpsTally,
+    ApiIntake,
+    StatusLinkRevocation,
 )
 
 __all__ = ["SQL", "database_proxy", "utcnow"]

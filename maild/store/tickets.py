@@ -6,11 +6,10 @@ import datetime as dt
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from maild.clock import iso
 from maild.errors import NotFoundError
-from maild.pipeline.message import Address, AttachmentPart
 from maild.store.attachments import store_blob
 from maild.store.models import (
     Attachment,
@@ -24,6 +23,9 @@ from maild.store.models import (
 
 STATUSES = ("new", "open", "pending", "resolved", "closed")
 PRIORITIES = ("low", "normal", "high", "urgent")
+
+if TYPE_CHECKING:  # annotations only: a read command need not build the mail values
+    from maild.pipeline.message import Address, AttachmentPart
 
 
 def upsert_contact(address: Address) -> Contact:

@@ -28,7 +28,13 @@ from maild.web.pages import STATIC_DIR, Pages
 log = logging.getLogger("ticketd.web")
 
 # Every module that adds routes, one per line: each has ``routes(ctx) -> list[RouteDef]``.
-ROUTE_MODULES: tuple[str, ...] = ("maild.web.home", "maild.web.ops")
+ROUTE_MODULES: tuple[str, ...] = (
+    "maild.web.home",
+    "maild.web.form",
+    "maild.web.api",
+    "maild.web.status",
+    "maild.web.ops",
+)
 
 
 def max_body_bytes(app: App) -> int:

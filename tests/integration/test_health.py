@@ -95,34 +95,18 @@ def test_each_imap_mailbox_needs_a_recent_successful_poll(app_factory, any_db_ur
     assert not ok and "20 min ago" in detail and "down" in detail
 
 
-def test_a_job_that_failed_or_stopped_running_fails_its_check(app: App) -> None:
+def test_a_job_that_keeps_failing_fails_its_check(app: App) -> None:
+    from maild.jobs.status import FAILING_AFTER, record_run
+
     alive_worker(app)
-    heartbeat.beat(app.db, "job:sla_sweep", kind="job", now=NOW, stale_seconds=240)
-    assert checks(app)["job:sla_sweep"][0] is True
-    assert checks(app, NOW + dt.timedelta(minutes=1))["job:sla_sweep"][0] is True
-    heartbeat.beat(app.db, "worker:test:1", kind="worker", now=NOW + dt.timedelta(minutes=5),
-                   stale_seconds=120)  # fmt: skip
-    ok, detail = checks(app, NOW + dt.timedelta(minutes=5))["job:sla_sweep"]
-    assert not ok and "overdue" in detail
-    heartbeat.beat(
-        app.db, "job:sla_sweep", kind="job", now=NOW, stale_seconds=240, ok=False, detail="boom"
-    )
-    assert checks(app)["job:sla_sweep"] == (False, "last run 0 s ago, failed: boom")
-
-
-def test_the_jobs_runner_records_each_run_and_failure(sqlite_app: App) -> None:
-    from maild.jobs.runner import Jobs
-
-    jobs = Jobs(sqlite_app)
-
-    def broken() -> None:
-        raise RuntimeError("no disk")
-
-    jobs.wrap("good", lambda: None, cluster_once=False, every=60)()
-    jobs.wrap("bad", broken, cluster_once=False, every=60)()
-    rows = {r.name: r for r in Heartbeat.select()}
-    assert rows["job:good"].ok and rows["job:good"].stale_seconds == 240
-    assert not rows["job:bad"].ok and "no disk" in rows["job:bad"].detail
+    record_run(app.db, "sla_sweep", NOW)
+    assert checks(app)["job:sla_sweep"] == (True, "last run 0 s ago")
+    for _ in range(FAILING_AFTER - 1):
+        record_run(app.db, "sla_sweep", NOW, error="no disk")
+    ok, detail = checks(app)["job:sla_sweep"]
+    assert ok and "2 failed in a row: no disk" in detail
+    record_run(app.db, "sla_sweep", NOW, error="no disk")
+    assert checks(app)["job:sla_sweep"][0] is False
 
 
 def test_a_worker_row_left_by_a_killed_process_is_forgotten_at_start(sqlite_app: App) -> None:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -78,7 +79,7 @@ class WebDaemon:
             tmp,
             url,
             smtp_in={"host": "127.0.0.1", "port": self.smtp_port},
-            worker={"poll_seconds": 0.2},
+            worker={"poll_seconds": 0.2, **overrides.pop("worker", {})},
             http=http,
             **overrides,
         )
@@ -118,3 +119,60 @@ class WebDaemon:
         out = self.ticketd("tickets", "show", ref, "--json")
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
+
+
+def form_token(page: str) -> str:
+    """The hidden form token of a page served by ``GET /form``."""
+    import re
+
+    found = re.search(r'name="token" value="([^"]+)"', page)
+    assert found, "no form token on the page"
+    return found.group(1)
+
+
+def post_form(
+    url: str,
+    fields: dict[str, str],
+    files: Sequence[tuple[str, str, bytes]] = (),
+    *,
+    headers: dict[str, str] | None = None,
+    multipart: bool = True,
+) -> Answer:
+    """POST a form (multipart with ``files`` as (filename, content type, bytes), or urlencoded)
+    with aiohttp's client; returns the answer whatever its status."""
+    import asyncio
+
+    import aiohttp
+
+    async def send() -> Answer:
+        if multipart:
+            data: Any = aiohttp.FormData()
+            for name, value in fields.items():
+                data.add_field(name, value)
+            for filename, ctype, content in files:
+                data.add_field("attachments", content, filename=filename, content_type=ctype)
+        else:
+            data = fields
+        async with aiohttp.ClientSession() as session:
+            async with session.post(url, data=data, headers=headers or {}) as resp:
+                return Answer(resp.status, resp.headers, await resp.read())  # type: ignore[arg-type]
+
+    return asyncio.run(send())
+
+
+def sent_mails(daemon: WebDaemon) -> list[Any]:
+    """The daemon's outgoing mail (file transport), oldest first, parsed."""
+    import email
+    import email.policy
+
+    files = sorted((daemon.tmp / "var" / "sent").glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
+    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in files]
+
+
+def status_link(mail: Any) -> str | None:
+    """The ``/t/REF?k=...`` link in a mail's plain text, if any."""
+    import re
+
+    text = mail.get_body(("plain",)).get_content()
+    found = re.search(r"https?://[^\s/]+/t/[A-Z0-9]+-\d+\?k=[A-Za-z0-9_.\-]+", text)
+    return found.group(0) if found else None

@@ -253,6 +253,7 @@ def context(**ticket: Any) -> dict[str, Any]:
         "agent": {"email": "", "name": ""},
         "instance": {"name": "Test Support", "support_address": "support@example.com"},
         "reply_marker": "##- Please type your reply above this line -##",
+        "status_url": "",
     }
 
 

@@ -38,7 +38,7 @@ def run(*argv: str | Path) -> int:
 def test_check_ok(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run("rules", "check", "--config", site / "config.yaml") == 0
     out = capsys.readouterr().out
-    assert out == "ok: 3 files, 3 agents, 3 teams, 12 rules, 4 SLA policies\n"
+    assert out == "ok: 3 files, 3 agents, 3 teams, 13 rules, 4 SLA policies\n"
 
 
 def test_check_prints_every_error(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -57,10 +57,10 @@ def test_check_prints_every_error(site: Path, capsys: pytest.CaptureFixture[str]
         f"{routing}:33: rule 'Acknowledge new tickets': then.reply: no template 'acknowledge'"
     )
     assert lines[1].startswith(
-        f"{routing}:41: rule 'Billing questions': then.team: unknown team 'bliling'"
+        f"{routing}:48: rule 'Billing questions': then.team: unknown team 'bliling'"
     )
     assert lines[2].startswith(
-        f"{routing}:92: rule 'Bad regex': when.subject.matches: invalid regex '(['"
+        f"{routing}:99: rule 'Bad regex': when.subject.matches: invalid regex '(['"
     )
     assert lines[3] == "3 errors: the rules were not loaded"
 
@@ -109,16 +109,16 @@ def test_explain(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "message: from boss@bigcorp.test, subject 'Invoice 42 is wrong'" in out
     assert "event:   new_ticket at 2026-11-25T10:00:00+01:00" in out
     assert (
-        "MATCH  Billing questions  (20-routing.yaml:35)\n"
+        "MATCH  Billing questions  (20-routing.yaml:42)\n"
         "       why: subject contains 'invoice'\n"
         "       then: team=billing, tag+billing, notify=notify_new->team\n"
     ) in out
     assert (
-        "no     Sales leads  (20-routing.yaml:72)\n"
+        "no     Sales leads  (20-routing.yaml:79)\n"
         "       why: subject contains ['quote', 'pricing', 'demo']: no "
         "(subject: 'Invoice 42 is wrong')\n"
     ) in out
-    assert "skip   Customer replied  (20-routing.yaml:77): on customer_reply\n" in out
+    assert "skip   Customer replied  (20-routing.yaml:84): on customer_reply\n" in out
     assert "  team       billing   (rule 'Billing questions')\n" in out
     assert (
         "  assignee   by team billing's strategy (round_robin)   (rule 'Billing questions')\n"
@@ -131,7 +131,7 @@ def test_explain_stop_and_json(site: Path, capsys: pytest.CaptureFixture[str]) -
     eml = write_mail(site, subject="Cheap pills", headers={"X-Spam-Flag": "YES"})
     assert run("rules", "explain", "--config", site / "config.yaml", eml, "--json") == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["rules"]["rules"] == 12
+    assert data["rules"]["rules"] == 13
     assert data["actions"] == [
         {"action": "spam", "value": True, "rule": "Spam"},
         {"action": "tag_add", "value": "spam", "rule": "Spam"},
