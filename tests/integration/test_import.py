@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -223,3 +224,32 @@ def test_an_import_of_10000_messages_killed_halfway_resumes_without_duplicates(
     new = int(out.stdout.split(" new,")[0])
     duplicates = int(out.stdout.split(" appended, ")[1].split(" duplicates")[0])
     assert new + duplicates == count and duplicates >= count // 2
+
+
+def test_the_progress_bar_shows_on_a_terminal_only(tmp_path: Path) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    config = setup(tmp_path)
+    archive = tmp_path / "one.mbox"
+    archive.write_bytes(mbox(history()))
+    quiet = ticketd(config, "import", "mbox", str(archive), "--archive", "--dry-run")
+    assert "msg" not in quiet.stderr and quiet.stderr == ""
+    main, child = pty.openpty()
+    # A real terminal has a size; a fresh pty has 0 columns, into which tqdm fits nothing.
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    done = subprocess.run(
+        [sys.executable, "-m", "maild.cli.main", "import", "mbox", str(archive), "--archive",
+         "--config", str(config)],
+        stdout=subprocess.PIPE, stderr=child, timeout=300,
+    )  # fmt: skip
+    os.close(child)
+    shown = b""
+    with contextlib.suppress(OSError):  # EIO once the child side is closed and drained
+        while chunk := os.read(main, 4096):
+            shown += chunk
+    os.close(main)
+    assert done.returncode == 0
+    assert b"import: " in shown and b"import: 3msg" in shown
