@@ -158,6 +158,8 @@ class HttpConfig:
     db_threads: int = 8  # threads for the database work of requests
     channels: tuple[dict[str, Any], ...] = ()  # API channels {name, token_env|token_file}
     link_days: float = 90.0  # requester status links expire after this many days
+    # GET /dashboard users: name -> password hash made by ``ticketd passwd NAME`` (never plain)
+    dashboard_users: dict[str, str] = dataclasses.field(default_factory=dict)
     form_min_seconds: float = 3.0  # a form sent sooner after it was served is refused (bots)
     form_max_hours: float = 24.0  # a form older than this must be reloaded
     form_rate_per_ip: str = "20/hour;240/day"  # form submissions per client address
@@ -471,6 +473,14 @@ def _check_http(src: Path, http: HttpConfig) -> None:
         raise ConfigError(f"{src}: http.max_body_bytes: must be at least 1024")
     if not 1 <= http.request_timeout_seconds <= 3600:
         raise ConfigError(f"{src}: http.request_timeout_seconds: must be 1 to 3600 seconds")
+    from maild.ops.passwords import is_hash
+
+    for user, stored in http.dashboard_users.items():
+        if not isinstance(stored, str) or not is_hash(stored):
+            raise ConfigError(
+                f"{src}: http.dashboard_users.{user}: not a password hash; make one with "
+                f"`ticketd passwd {user}` (plain passwords are refused)"
+            )
     if not 1 <= http.db_threads <= 64:
         raise ConfigError(f"{src}: http.db_threads: must be 1 to 64")
     if not 1 <= http.link_days <= 3660:

@@ -31,6 +31,7 @@ COMMANDS = (
     "import",
     "privacy",
     "links",
+    "passwd",
 )
 # A command whose module has another name (``import`` is a Python keyword).
 MODULES = {"import": "archive_import"}

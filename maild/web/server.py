@@ -34,6 +34,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "maild.web.api",
     "maild.web.status",
     "maild.web.ops",
+    "maild.web.dashboard",
 )
 
 
