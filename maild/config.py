@@ -158,6 +158,8 @@ class HttpConfig:
     db_threads: int = 8  # threads for the database work of requests
     channels: tuple[dict[str, Any], ...] = ()  # API channels {name, token_env|token_file}
     link_days: float = 90.0  # requester status links expire after this many days
+    # GET /dashboard users: name -> password hash made by ``ticketd passwd NAME`` (never plain)
+    dashboard_users: dict[str, str] = dataclasses.field(default_factory=dict)
     form_min_seconds: float = 3.0  # a form sent sooner after it was served is refused (bots)
     form_max_hours: float = 24.0  # a form older than this must be reloaded
     form_rate_per_ip: str = "20/hour;240/day"  # form submissions per client address
@@ -172,6 +174,16 @@ class ThreadingConfig:
     # (and not sent to the ticket's signed reply address): "note" stores it as a flagged message
     # without re-opening; "new_ticket" opens a new ticket linked to it; "append" as a reply.
     non_participants: Literal["note", "new_ticket", "append"] = "note"
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthConfig:
+    # ``ticketd status`` and GET /healthz (maild.ops.health): unhealthy when ...
+    spool_max_wait_seconds: float = 300.0  # ... a pending inbound message waited longer than this
+    max_quarantined: int = 0  # ... more quarantined messages than this wait for `spool retry`
+    outbox_max_wait_seconds: float = 900.0  # ... a queued outgoing mail is overdue by this much
+    failed_window_hours: float = 24.0  # ... a delivery failed for good within this window
+    imap_max_silence_seconds: float = 900.0  # ... a mailbox had no successful poll for this long
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,6 +203,7 @@ class Config:
     retention: RetentionConfig = dataclasses.field(default_factory=RetentionConfig)
     http: HttpConfig = dataclasses.field(default_factory=HttpConfig)
     threading: ThreadingConfig = dataclasses.field(default_factory=ThreadingConfig)
+    health: HealthConfig = dataclasses.field(default_factory=HealthConfig)
     rules_dir: Path = Path("./rules")
     templates_dir: Path = Path("./templates")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -460,6 +473,14 @@ def _check_http(src: Path, http: HttpConfig) -> None:
         raise ConfigError(f"{src}: http.max_body_bytes: must be at least 1024")
     if not 1 <= http.request_timeout_seconds <= 3600:
         raise ConfigError(f"{src}: http.request_timeout_seconds: must be 1 to 3600 seconds")
+    from maild.ops.passwords import is_hash
+
+    for user, stored in http.dashboard_users.items():
+        if not isinstance(stored, str) or not is_hash(stored):
+            raise ConfigError(
+                f"{src}: http.dashboard_users.{user}: not a password hash; make one with "
+                f"`ticketd passwd {user}` (plain passwords are refused)"
+            )
     if not 1 <= http.db_threads <= 64:
         raise ConfigError(f"{src}: http.db_threads: must be 1 to 64")
     if not 1 <= http.link_days <= 3660:

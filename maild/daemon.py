@@ -12,12 +12,14 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 from maild import spool
 from maild.app import App
 from maild.intake.imap import parse_mailboxes, start_imap_threads
 from maild.jobs.runner import Jobs
+from maild.ops.heartbeat import WorkerBeat, forget, forget_dead_workers
 from maild.outbox.sender import start_sender_thread
 from maild.routing.reload import RulesHolder
 from maild.worker import make_worker
@@ -35,6 +37,10 @@ class Daemon:
         self.outbox_wake = threading.Event()  # the worker queued mail: send it now
         self.threads: list[threading.Thread] = []
         self.stoppers: list[Callable[[], None]] = []
+        # Named threads whose death means the daemon is broken (the systemd watchdog stops).
+        self.parts: dict[str, Callable[[], bool]] = {}
+        self.beat = WorkerBeat(app.db)
+        self.watchdog = Watchdog()
         # Broken rules or IMAP settings are config errors (exit 78, file:line in the message),
         # reported before anything listens.
         self.rules = RulesHolder.open(app.config.rules_dir, app.config.templates_dir)
@@ -64,12 +70,16 @@ class Daemon:
         released = spool.release_dead_claims(app.db)
         if released:
             log.info("released %d spool claims left by stopped processes", released)
+        forget_dead_workers(app.db)
         if app.config.smtp_in.enabled:
             from maild.intake.smtp import IntakeController
 
             controller = IntakeController(app, on_spooled=lambda _id: self.wake.set())
             controller.start()
             self.stoppers.append(controller.stop)
+            self.parts["smtp"] = lambda: bool(
+                controller._thread is not None and controller._thread.is_alive()
+            )
             log.info(
                 "SMTP intake listening on %s:%s", app.config.smtp_in.host, app.config.smtp_in.port
             )
@@ -79,9 +89,25 @@ class Daemon:
             web = WebServer(app, wake=self.wake.set)
             web.start()
             self.stoppers.append(web.stop)
+            self.parts["http"] = lambda: bool(web.thread is not None and web.thread.is_alive())
         self.threads.extend(start_imap_threads(app, self.stop, self.wake.set))
         self.threads.extend(start_sender_thread(app, self.stop, self.outbox_wake))
         self.threads.extend(self.jobs().start(self.stop))
+        for thread in self.threads:
+            self.parts[thread.name] = thread.is_alive
+
+    def dead_parts(self) -> list[str]:
+        """The parts whose thread has stopped (empty while everything runs)."""
+        return [name for name, alive in self.parts.items() if not alive()]
+
+    def alive(self) -> None:
+        """One turn of the worker loop: heartbeat in the database, WATCHDOG=1 if all is well."""
+        self.beat.tick(self.app.clock.now())
+        dead = self.dead_parts()
+        if dead:
+            self.watchdog.withhold(dead)
+        else:
+            self.watchdog.pet()
 
     def run(self) -> int:
         self.start()
@@ -97,6 +123,7 @@ class Daemon:
                         self.outbox_wake.set()
                 except Exception:  # a database outage: log, wait, try again
                     log.exception("worker pass failed")
+                self.alive()  # the loop turns: a database outage shows in health, not here
                 if self.reload.is_set():
                     self.reload.clear()
                     self.on_reload()
@@ -105,6 +132,7 @@ class Daemon:
                 self.wake.wait(poll)
         finally:
             sd_notify("STOPPING=1")
+            forget(self.app.db, self.beat.name)
             self.shutdown()
         return 0
 
@@ -137,6 +165,33 @@ class Daemon:
         log.info("ticketd stopped")
 
 
+class Watchdog:
+    """systemd's watchdog (``WatchdogSec=``): WATCHDOG=1 at half the interval systemd asks for
+    (``$WATCHDOG_USEC``), and only while every part is alive; a no-op outside systemd."""
+
+    def __init__(self) -> None:
+        usec = os.environ.get("WATCHDOG_USEC", "")
+        pid = os.environ.get("WATCHDOG_PID", "")
+        wanted = usec.isdigit() and (not pid or pid == str(os.getpid()))
+        self.interval = int(usec) / 2e6 if wanted else None
+        self.last = 0.0
+        self.reported: tuple[str, ...] = ()
+
+    def pet(self) -> None:
+        self.reported = ()
+        if self.interval is None:
+            return
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.last = now
+            sd_notify("WATCHDOG=1")
+
+    def withhold(self, dead: list[str]) -> None:
+        if tuple(dead) != self.reported:
+            self.reported = tuple(dead)
+            log.error("not alive: %s; the watchdog is no longer told all is well", ", ".join(dead))
+
+
 def sd_notify(state: str) -> None:
     """Tell systemd (Type=notify) about our state; a no-op outside systemd."""
     address = os.environ.get("NOTIFY_SOCKET")
@@ -146,6 +201,7 @@ def sd_notify(state: str) -> None:
         address = "\0" + address[1:]
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(1.0)  # a listener that stopped reading must not stall the worker
             sock.connect(address)
             sock.sendall(state.encode())
     except OSError as exc:

@@ -14,6 +14,7 @@ import email.policy
 import json
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from peewee import IntegrityError
 
 from maild import spool
 from maild.app import App
+from maild.ops.instruments import PROCESSING_SECONDS
 from maild.pipeline import participants
 from maild.pipeline.addresses import (
     LOOP_HEADER,
@@ -110,6 +112,7 @@ class Worker:
     def process(self, entry: SpoolEntry) -> str:
         """Run the pipeline over one claimed row; never raises for a bad message."""
         cfg = self.app.config.worker
+        started = time.perf_counter()
         try:
             result = self._process(entry)
         except ParseError as exc:
@@ -130,6 +133,7 @@ class Worker:
                 "spool #%s failed (attempt %s, now %s): %s", entry.id, entry.attempts, status, exc
             )
             return status
+        PROCESSING_SECONDS.observe(time.perf_counter() - started)
         log.info("spool #%s %s", entry.id, result)
         return result
 

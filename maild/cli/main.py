@@ -25,8 +25,16 @@ COMMANDS = (
     "sla",
     "imap",
     "report",
+    "status",
+    "backup",
+    "restore",
+    "import",
+    "privacy",
     "links",
+    "passwd",
 )
+# A command whose module has another name (``import`` is a Python keyword).
+MODULES = {"import": "archive_import"}
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -39,7 +47,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ticketd {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in (only,) if only in COMMANDS else COMMANDS:
-        importlib.import_module(f"maild.cli.{name}").register(sub)
+        importlib.import_module(f"maild.cli.{MODULES.get(name, name)}").register(sub)
     return parser
 
 

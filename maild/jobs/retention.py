@@ -16,6 +16,7 @@ import schedule
 
 from maild.app import App
 from maild.jobs.runner import Jobs
+from maild.ops.tally import tally_deleted
 from maild.store.db import connection, write_tx
 from maild.store.models import OutboxEntry, SpoolEntry
 
@@ -49,6 +50,7 @@ def _delete(app: App, model, where, batch: int) -> int:
         with write_tx(app.db):
             ids = [row.id for row in model.select(model.id).where(where).limit(batch)]
             if ids:
+                tally_deleted(model, ids)  # the metrics' totals outlive the rows
                 model.delete().where(model.id.in_(ids)).execute()
         total += len(ids)
         if len(ids) < batch:

@@ -284,6 +284,31 @@ class SlaFiring(BaseModel):
         indexes = ((("ticket", "policy", "step"), True),)
 
 
+class Heartbeat(BaseModel):
+    """The last sign of life of one part of a running daemon (maild.ops.heartbeat).
+
+    ``name`` is e.g. ``worker:HOST:PID`` or ``imap:MAILBOX``; ``at`` the last
+    report, ``ok_at`` the last successful one; the part counts as gone when ``at`` (or, for
+    IMAP, ``ok_at``) is older than ``stale_seconds``.
+    """
+
+    name = CharField(max_length=300, primary_key=True)
+    kind = CharField(max_length=20)  # worker | imap
+    at = DateTimeField()
+    ok = BooleanField(default=True)
+    ok_at = DateTimeField(null=True)
+    stale_seconds = IntegerField()
+    detail = TextField(default="")
+
+
+class OpsTally(BaseModel):
+    """Running totals that outlive the rows they count (retention deletes spool and outbox
+    rows): what the metrics add to the rows still in the tables, keyed e.g. ``spool.done.smtp``."""
+
+    key = CharField(max_length=200, primary_key=True)
+    value = IntegerField(default=0)
+
+
 class ApiIntake(BaseModel):
     """One message received through ``POST /api/v1/messages``: a channel's ``external_id`` is
     stored once, in the transaction that spools it, so a retried submission is a duplicate."""
@@ -322,6 +347,8 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     ImapState,
     SlaPause,
     SlaFiring,
+    Heartbeat,
+    OpsTally,
     ApiIntake,
     StatusLinkRevocation,
 )

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from maild.app import App
 from maild.errors import ConfigError
+from maild.ops.metrics import install_http_metrics
 from maild.web.context import WebContext
 from maild.web.middleware import make_middlewares, parse_networks, security_headers
 from maild.web.pages import STATIC_DIR, Pages
@@ -33,6 +34,8 @@ ROUTE_MODULES: tuple[str, ...] = (
     "maild.web.form",
     "maild.web.api",
     "maild.web.status",
+    "maild.web.ops",
+    "maild.web.dashboard",
 )
 
 
@@ -56,6 +59,7 @@ def build_application(ctx: WebContext, modules: Sequence[str] = ROUTE_MODULES) -
         ),
     )
     application.on_response_prepare.append(security_headers)
+    install_http_metrics(application, ctx.app)  # GET /metrics: requests by route and code
     for name in modules:
         module = importlib.import_module(name)
         application.add_routes(module.routes(ctx))

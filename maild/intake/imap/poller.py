@@ -18,6 +18,7 @@ from maild import spool
 from maild.app import App
 from maild.config_imap import MailboxConfig, parse_mailboxes
 from maild.intake.imap.connect import ImapError, connect, describe
+from maild.ops.heartbeat import beat
 from maild.store.db import is_sqlite, write_tx
 from maild.store.models import ImapState, SpoolEntry
 
@@ -270,6 +271,7 @@ class MailboxPoller:
             while not stop.is_set():
                 try:
                     self.sync_once()
+                    self._beat(ok=True)
                     if self.failures:
                         log.info(
                             "imap %s: working again after %s failure(s)",
@@ -279,11 +281,24 @@ class MailboxPoller:
                         self.failures = 0
                     self._wait(stop)
                 except Exception as exc:
+                    self._beat(ok=False, detail=describe(exc))
                     stop.wait(self._failed(exc))
         finally:
             self.close()
             if opened:
                 self.app.db.close()
+
+    def _beat(self, *, ok: bool, detail: str = "") -> None:
+        """The mailbox's heartbeat for ``ticketd status``: its last (successful) poll."""
+        beat(
+            self.app.db,
+            f"imap:{self.mailbox.name}",
+            kind="imap",
+            now=self.app.clock.now(),
+            stale_seconds=max(self.mailbox.poll_seconds * 3, 60),
+            ok=ok,
+            detail=detail,
+        )
 
     def _failed(self, exc: Exception) -> float:
         """Log one line, drop the connection; return the delay before the next attempt."""
