@@ -91,7 +91,14 @@ def code_commands() -> dict[str, tuple[set[str], set[str]]]:
     for name, parser in _subparsers(build_parser()).items():
         actions = _subparsers(parser)
         options = _options(parser).union(*(_options(p) for p in actions.values()))
-        out[name] = (set(actions), options - GLOBAL_OPTIONS)
+        # A positional with fixed choices (``import mbox|maildir``) reads like actions too.
+        kinds = {
+            choice
+            for action in parser._actions
+            if not action.option_strings and action.choices and not actions
+            for choice in action.choices
+        }
+        out[name] = (set(actions) | kinds, options - GLOBAL_OPTIONS)
     return out
 
 
