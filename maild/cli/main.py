@@ -11,6 +11,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from maild import __version__
 from maild.errors import TicketdError
@@ -37,13 +38,45 @@ COMMANDS = (
 MODULES = {"import": "archive_import"}
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, minus an import of ``shutil`` (with zlib, bz2 and lzma) at start-up.
+
+    While the parser is built, argparse makes help formatters only to check an option's metavar
+    (``add_argument``) and to name a subcommand's parser ("ticketd tickets", ``add_subparsers``),
+    and each formatter asks ``shutil`` for the terminal's width, which neither needs: they get a
+    fixed one. Help, usage and error messages are formatted as before, at the terminal's width.
+    The subcommands' parsers are of this class too (``add_subparsers`` uses the parent's class).
+    """
+
+    _checking = False
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        self._checking = True
+        try:
+            return super().add_argument(*args, **kwargs)
+        finally:
+            self._checking = False
+
+    def add_subparsers(self, **kwargs: Any) -> argparse._SubParsersAction:
+        self._checking = True
+        try:
+            return super().add_subparsers(**kwargs)
+        finally:
+            self._checking = False
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        if self._checking:
+            return self.formatter_class(prog=self.prog, width=80)  # type: ignore[call-arg]
+        return super()._get_formatter()
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole parser, or with ``only`` the parser of that one subcommand.
 
     Each subcommand's module is imported only when its parser is built, so ``ticketd tickets show``
     never loads the daemon, the report's charts or the mail pipeline (a start-up cost of a second).
     """
-    parser = argparse.ArgumentParser(prog="ticketd", description="Email-first help-desk daemon.")
+    parser = Parser(prog="ticketd", description="Email-first help-desk daemon.")
     parser.add_argument("--version", action="version", version=f"ticketd {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in (only,) if only in COMMANDS else COMMANDS:
