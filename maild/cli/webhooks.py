@@ -49,8 +49,8 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from maild.webhooks.admin import test_hook
+    from maild.webhooks.admin import send_test
 
-    outcome, webhook_id = test_hook(open_app(args), args.name)
+    outcome, webhook_id = send_test(open_app(args), args.name)
     print(f"webhook {args.name} ({webhook_id}): {outcome.detail}")
     return 0 if outcome.ok else 1

@@ -70,7 +70,7 @@ def retry(app: App, delivery_id: int) -> WebhookDelivery:
     return WebhookDelivery.get_by_id(delivery_id)
 
 
-def test_hook(app: App, name: str) -> tuple[Outcome, str]:
+def send_test(app: App, name: str) -> tuple[Outcome, str]:
     """POST a signed ``webhook.test`` event to the hook now (nothing is queued): the answer
     and the webhook-id it carried."""
     targets = load_targets(app.config)

@@ -30,7 +30,7 @@ from maild.config import Config
 from maild.outbox.sender import backoff
 from maild.store import claims
 from maild.store.db import write_tx
-from maild.store.models import WebhookDelivery
+from maild.store.models import WebhookDelivery, utcnow
 from maild.webhooks.guard import RefusedDestination, make_resolver
 from maild.webhooks.queue import FanOut
 from maild.webhooks.targets import Target
@@ -216,7 +216,8 @@ class WebhookSender:
         try:
             if target.key.startswith("slack:"):
                 return await self._slack(target, body)
-            headers = signed_headers(target, row.webhook_id, body, self.app.clock.now())
+            # The wall clock: receivers check the timestamp against theirs (5 minutes).
+            headers = signed_headers(target, row.webhook_id, body, utcnow())
             timeout = aiohttp.ClientTimeout(total=target.timeout_seconds)
             async with self._session(target.allow_private).post(
                 target.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
