@@ -113,7 +113,14 @@ def _uploads(data: dict[str, Any]) -> list[Upload]:
 
 
 def store(
-    db: Database, raw: bytes, *, channel: str, external_id: str, mail_from: str, rcpt: str
+    db: Database,
+    raw: bytes,
+    *,
+    channel: str,
+    external_id: str,
+    mail_from: str,
+    rcpt: str,
+    source: str = "api",
 ) -> tuple[int, bool]:
     """Spool ``raw`` and remember (channel, external_id) in one transaction: (spool id, duplicate)."""
     db.connect(reuse_if_open=True)
@@ -130,10 +137,10 @@ def store(
                 return seen.spool_id, True
             spool_id = spool.add(
                 raw,
-                source="api",
+                source=source,
                 mail_from=mail_from,
                 rcpt_tos=[rcpt],
-                source_ref=f"api:{channel}:{external_id}"[:500],
+                source_ref=f"{source}:{channel}:{external_id}"[:500],
             )
             ApiIntake.create(channel=channel, external_id=external_id, spool_id=spool_id)
             return spool_id, False

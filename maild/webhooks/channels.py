@@ -122,3 +122,11 @@ def channel_targets(config: Config) -> dict[str, Target]:
                 key=f"reply:{name}", url=url, secret=secret, allow_private=allow
             )
     return targets
+
+
+def answers_over_http(config: Config, channel: str) -> bool:
+    """True when agents' answers on tickets of ``channel`` go back over HTTP, not by mail."""
+    for entry in config.http.channels:
+        if entry.get("name") == channel:
+            return entry.get("kind") == "slack" or bool(entry.get("reply_url"))
+    return False

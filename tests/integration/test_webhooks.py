@@ -21,7 +21,9 @@ def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SECRET_ENV, WEBHOOK_SECRET)
 
 
-def test_a_new_ticket_is_posted_signed_with_the_documented_payload(app_factory, any_db_url, receiver):
+def test_a_new_ticket_is_posted_signed_with_the_documented_payload(
+    app_factory, any_db_url, receiver
+):
     app = hook_app(app_factory, any_db_url, hook(receiver.url))
     mail_in(app, subject="Printer on fire")
     assert deliver(app) == 1
@@ -55,7 +57,9 @@ def test_status_and_priority_changes_say_which_fields_changed(app_factory, recei
 
     with write_tx(app.db):
         ticket = Ticket.get_by_id(1)
-        lifecycle.set_status(app, None, ticket, "pending", actor="alice@example.com", at=app.clock.now())
+        lifecycle.set_status(
+            app, None, ticket, "pending", actor="alice@example.com", at=app.clock.now()
+        )
         store.set_field(ticket, "priority", "urgent", actor="alice@example.com", at=app.clock.now())
     deliver(app)
     got = receiver.wait_for(2)
@@ -68,7 +72,12 @@ def test_status_and_priority_changes_say_which_fields_changed(app_factory, recei
 def test_a_hook_gets_only_the_events_it_lists(app_factory, receiver):
     app = hook_app(app_factory, None, hook(receiver.url, events=["message.created"]))
     mail_in(app, message_id="<first@customer.test>")
-    mail_in(app, subject="Re: [ACME-1] Printer on fire", in_reply_to="<first@customer.test>", body="Still burning.")
+    mail_in(
+        app,
+        subject="Re: [ACME-1] Printer on fire",
+        in_reply_to="<first@customer.test>",
+        body="Still burning.",
+    )
     deliver(app)
     got = receiver.wait_for(1)
     assert [r.payload["event"] for r in got] == ["message.created"]
@@ -172,7 +181,9 @@ def test_a_literal_private_destination_is_a_config_error(app_factory, url, why):
 def test_a_missing_secret_is_a_config_error_naming_the_key(app_factory, monkeypatch):
     monkeypatch.delenv(SECRET_ENV)
     app = app_factory(webhooks=[hook("https://crm.example.com/in")])
-    with pytest.raises(ConfigError, match=rf"webhooks\[0\]\.secret_env: environment variable {SECRET_ENV}"):
+    with pytest.raises(
+        ConfigError, match=rf"webhooks\[0\]\.secret_env: environment variable {SECRET_ENV}"
+    ):
         load_hooks(app.config)
 
 
@@ -188,7 +199,12 @@ def test_a_receiver_down_for_a_while_gets_every_event_in_order(app_factory, rece
     receiver.answer("down")
     mail_in(app, message_id="<first@customer.test>")
     for n in range(4):
-        mail_in(app, subject="Re: [ACME-1] Printer on fire", message_id=f"<r{n}@customer.test>", body=f"Update {n}")
+        mail_in(
+            app,
+            subject="Re: [ACME-1] Printer on fire",
+            message_id=f"<r{n}@customer.test>",
+            body=f"Update {n}",
+        )
     mail_in(app, subject="Another ticket", message_id="<second@customer.test>")
     for _ in range(3):
         deliver(app)
@@ -216,10 +232,17 @@ def test_internal_notes_go_only_to_hooks_that_ask(app_factory, receiver):
     with write_tx(app.db):
         ticket = Ticket.get_by_id(1)
         note = Message.create(
-            ticket=ticket, direction="in", kind="note", message_id="n1@x", dedup_key="n1",
-            from_addr="alice@example.com", body="internal: refund approved",
+            ticket=ticket,
+            direction="in",
+            kind="note",
+            message_id="n1@x",
+            dedup_key="n1",
+            from_addr="alice@example.com",
+            body="internal: refund approved",
         )
-        store.add_event(ticket, "agent_note", actor="alice@example.com", at=app.clock.now(), message=note)
+        store.add_event(
+            ticket, "agent_note", actor="alice@example.com", at=app.clock.now(), message=note
+        )
     deliver(app)
     got = receiver.wait_for(1)
     assert len(got) == 1 and got[0].payload["message"]["body"] == "internal: refund approved"
@@ -259,7 +282,9 @@ def test_the_list_shows_deliveries_as_json(app_factory, receiver):
     mail_in(app)
     deliver(app)
     (row,) = rows(app, everything=False)
-    assert row["status"] == "failed" and row["event"] == "ticket.created" and row["ticket"] == "ACME-1"
+    assert (
+        row["status"] == "failed" and row["event"] == "ticket.created" and row["ticket"] == "ACME-1"
+    )
     json.dumps(row)
 
 

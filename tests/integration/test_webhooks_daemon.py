@@ -30,7 +30,9 @@ def test_a_hook_with_a_missing_secret_stops_the_daemon_with_exit_78(tmp_path, mo
     with_hooks(config, hook("https://crm.example.com/in"))
     out = subprocess.run(
         [sys.executable, "-m", "maild.cli.main", "run", "--config", str(config)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 78
     assert f"webhooks[0].secret_env: environment variable {SECRET_ENV} is not set" in out.stderr
@@ -44,7 +46,11 @@ def test_kill_9_of_the_daemon_loses_no_event(tmp_path, monkeypatch, receiver):
     receiver.answer("down")
     daemon = DaemonProcess(config, port, tmp_path / "daemon.log").start()
     for n in range(5):
-        out = ticketd(config, "inject", stdin=make_mail(subject=f"Ticket {n}", message_id=f"<k{n}@customer.test>"))
+        out = ticketd(
+            config,
+            "inject",
+            stdin=make_mail(subject=f"Ticket {n}", message_id=f"<k{n}@customer.test>"),
+        )
         assert out.returncode == 0, out.stderr
     listed = ticketd(config, "webhooks", "list", "--json")
     assert listed.returncode == 0

@@ -19,7 +19,6 @@ from tests.servers.dovecot import Dovecot, available
 from tests.servers.receiver import Receiver
 from tests.servers.relay import Relay
 
-
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 

@@ -113,11 +113,15 @@ class Receiver:
             status = 200
         with self._cond:
             self.received.append(
-                Received(request.path, headers.get("webhook-id", ""), verified, payload, headers, status)
+                Received(
+                    request.path, headers.get("webhook-id", ""), verified, payload, headers, status
+                )
             )
             self._cond.notify_all()
         if status == 429:
-            return web.Response(status=429, text="slow down", headers={"Retry-After": str(self.retry_after)})
+            return web.Response(
+                status=429, text="slow down", headers={"Retry-After": str(self.retry_after)}
+            )
         if status == 302:
             return web.Response(status=302, headers={"Location": "http://169.254.169.254/latest/"})
         return web.Response(status=status, text="ok" if status == 200 else "receiver error")
@@ -130,7 +134,9 @@ class Receiver:
         with self._cond:
             self.slack_posts.append(data)
             self._cond.notify_all()
-        return web.json_response({"ok": True, "channel": data.get("channel"), "ts": "1700000000.000200"})
+        return web.json_response(
+            {"ok": True, "channel": data.get("channel"), "ts": "1700000000.000200"}
+        )
 
     def _serve(self, ready: threading.Event) -> None:
         loop = asyncio.new_event_loop()
