@@ -290,3 +290,78 @@ def test_the_list_shows_deliveries_as_json(app_factory, receiver):
 
 def test_receiver_fixture_is_a_real_server(receiver: Receiver):
     assert receiver.url.startswith("http://127.0.0.1:")
+
+
+def test_answers_on_an_api_channel_ticket_are_posted_to_its_reply_url_not_mailed(
+    app_factory, receiver, monkeypatch
+):
+    from maild.agents.reply import answer
+    from maild.notify.templates import Renderer
+    from maild.pipeline.message import Address
+    from maild.store import tickets as store
+    from maild.store.db import write_tx
+    from maild.store.models import Message, OutboxEntry, Ticket
+    from maild.web.api import store as api_store
+    from maild.web.inbound import build_message
+    from maild.worker import make_worker
+
+    monkeypatch.setenv("TICKETD_TEST_CHAT_TOKEN", "chat-token-0123456789abcdef")
+    channel = {
+        "name": "chat",
+        "token_env": "TICKETD_TEST_CHAT_TOKEN",
+        "reply_url": receiver.url,
+        "reply_secret_env": SECRET_ENV,
+        "allow_private": True,
+    }
+    app = app_factory(http={"channels": [channel]})
+    raw = build_message(
+        from_email="erin@customer.example",
+        from_name="Erin",
+        to="support@example.com",
+        subject="Chat: cannot pay",
+        text="Code 7.",
+        now=app.clock.now(),
+        source="api",
+        client="127.0.0.1",
+        message_id="api.chat.abc@example.com",
+    )
+    api_store(
+        app.db,
+        raw,
+        channel="chat",
+        external_id="m-1",
+        mail_from="erin@customer.example",
+        rcpt="support@example.com",
+    )
+    make_worker(app).run_once()
+    before = OutboxEntry.select().count()
+    with write_tx(app.db):
+        ticket = Ticket.get_by_id(1)
+        reply = Message.create(
+            ticket=ticket,
+            direction="in",
+            kind="agent",
+            message_id="a1@x",
+            dedup_key="a1",
+            from_addr="alice@example.com",
+            body="Please retry now.",
+        )
+        outcome: list[str] = []
+        assert answer(
+            app,
+            Renderer(app.config.templates_dir),
+            ticket,
+            reply,
+            Address("alice@example.com", "Alice"),
+            outcome=outcome,
+        )
+        store.add_event(
+            ticket, "answered", actor="alice@example.com", at=app.clock.now(), message=reply
+        )
+    assert outcome == ["answer goes back to channel chat"]
+    assert OutboxEntry.select().count() == before  # not mailed
+    deliver(app)
+    (got,) = receiver.wait_for(1)
+    assert got.verified and got.payload["event"] == "message.created"
+    assert got.payload["message"]["body"] == "Please retry now."
+    assert got.payload["ticket"]["requester"] == "erin@customer.example"
