@@ -30,7 +30,7 @@ from maild.config import Config
 from maild.outbox.sender import backoff
 from maild.store import claims
 from maild.store.db import write_tx
-from maild.store.models import WebhookDelivery, utcnow
+from maild.store.models import WebhookDelivery, WebhookPending, utcnow
 from maild.webhooks.guard import RefusedDestination, make_resolver
 from maild.webhooks.queue import FanOut
 from maild.webhooks.targets import Target
@@ -38,6 +38,7 @@ from maild.webhooks.targets import Target
 log = logging.getLogger("ticketd.webhooks")
 QUEUED, SENT, FAILED = "queued", "sent", "failed"
 RETRY_STATUSES = frozenset({408, 429})
+FAN_OUT_BATCH = 50  # events per fan-out transaction
 SCAN_ROWS = 5000  # queued rows looked at per claim to find the head of each target and ticket
 
 
@@ -159,7 +160,25 @@ class WebhookSender:
 
     def record(self, row: WebhookDelivery, outcome: Outcome) -> str:
         """Store what became of one attempt; returns the delivery's new status."""
+        return self.record_all([(row, outcome)])[0]
+
+    def record_all(self, results: list[tuple[WebhookDelivery, Outcome]]) -> list[str]:
+        """Store what became of finished attempts, in one transaction; their new statuses."""
         now = self.app.clock.now()
+        statuses = []
+        with write_tx(self.app.db):
+            for row, outcome in results:
+                fields, status = self._result(row, outcome, now)
+                WebhookDelivery.update(**fields).where(WebhookDelivery.id == row.id).execute()
+                statuses.append(status)
+        for (row, outcome), status in zip(results, statuses, strict=True):
+            level = logging.INFO if status == SENT else logging.WARNING
+            log.log(level, "webhook #%s %s (%s): %s", row.id, status, row.target, outcome.detail)
+        return statuses
+
+    def _result(
+        self, row: WebhookDelivery, outcome: Outcome, now: dt.datetime
+    ) -> tuple[dict[str, Any], str]:
         target = self.targets.get(row.target)
         fields: dict[str, Any] = {
             "claimed_by": None,
@@ -169,23 +188,17 @@ class WebhookSender:
         }
         if outcome.ok:
             fields.update(status=SENT, sent_at=now)
-            status = SENT
-        elif outcome.retry and target is not None and row.attempts < target.max_attempts:
+            return fields, SENT
+        if outcome.retry and target is not None and row.attempts < target.max_attempts:
             delay = backoff(row.attempts, self.cfg.first_retry_seconds, self.cfg.max_retry_seconds)
             if outcome.retry_after is not None:
                 delay = min(max(delay, outcome.retry_after), self.cfg.max_retry_seconds)
             fields["next_attempt_at"] = now + dt.timedelta(seconds=delay)
-            status = QUEUED
-        else:
-            if outcome.retry:
-                fields["last_error"] = f"gave up after {row.attempts} attempts: {outcome.detail}"
-            fields["status"] = FAILED
-            status = FAILED
-        with write_tx(self.app.db):
-            WebhookDelivery.update(**fields).where(WebhookDelivery.id == row.id).execute()
-        level = logging.INFO if status == SENT else logging.WARNING
-        log.log(level, "webhook #%s %s (%s): %s", row.id, status, row.target, outcome.detail)
-        return status
+            return fields, QUEUED
+        if outcome.retry:
+            fields["last_error"] = f"gave up after {row.attempts} attempts: {outcome.detail}"
+        fields["status"] = FAILED
+        return fields, FAILED
 
     # -- the HTTP side --------------------------------------------------------------------------
 
@@ -263,34 +276,56 @@ class WebhookSender:
     # -- passes -----------------------------------------------------------------------------------
 
     async def serve(self, stop: threading.Event, wake: threading.Event | None = None) -> int:
-        """Deliver until ``stop`` (or, with ``stop`` already set, one complete pass)."""
+        """Deliver until ``stop`` (or, with ``stop`` already set, one complete pass).
+
+        The fan-out (building payloads from the tickets) runs on a worker thread in batches, so
+        posting the deliveries already made goes on meanwhile.
+        """
         once = stop.is_set()
         flying: dict[asyncio.Task[Outcome], WebhookDelivery] = {}
+        fanning: asyncio.Future[int] | None = None
         handled = 0
         try:
             while True:
-                self.fan_out.run_once()
+                if fanning is not None and fanning.done():
+                    fanning.result()  # an error in the fan-out is the pass's error
+                    fanning = None
+                if fanning is None and WebhookPending.select().exists():  # a read, no lock
+                    fanning = asyncio.ensure_future(
+                        asyncio.to_thread(self._fan_out_batch, FAN_OUT_BATCH)
+                    )
                 for row in self.claim(self.cfg.max_in_flight - len(flying)):
                     flying[asyncio.ensure_future(self.send(row))] = row
-                if not flying:
+                if not flying and fanning is None:
                     if once or stop.is_set():
                         return handled
                     await asyncio.to_thread(_wait, wake, self.cfg.poll_seconds)
                     continue
-                done, _ = await asyncio.wait(
-                    set(flying), timeout=self.cfg.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+                waiting: set[asyncio.Future[Any]] = set(flying)
+                if fanning is not None:
+                    waiting.add(fanning)
+                await asyncio.wait(
+                    waiting, timeout=self.cfg.poll_seconds, return_when=asyncio.FIRST_COMPLETED
                 )
-                for task in done:
-                    self.record(flying.pop(task), task.result())
-                    handled += 1
+                await asyncio.sleep(0)  # let answers that are arriving finish: one commit for all
+                done = [task for task in flying if task.done()]
+                if done:
+                    self.record_all([(flying.pop(task), task.result()) for task in done])
+                    handled += len(done)
                 if stop.is_set() and not once:
                     break
         finally:
             for task, row in flying.items():  # stopping: these stay queued, the lease expires
                 task.cancel()
                 log.info("webhook #%s interrupted by the stop; it is sent again later", row.id)
+            if fanning is not None:
+                await asyncio.gather(fanning, return_exceptions=True)
             await self.close()
         return handled
+
+    def _fan_out_batch(self, limit: int) -> int:
+        self.app.db.connect(reuse_if_open=True)  # this thread's own connection
+        return self.fan_out.run_once(limit)
 
     def run_once(self) -> int:
         """Fan out pending events and deliver everything that is due, waiting for the answers."""
