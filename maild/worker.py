@@ -191,7 +191,7 @@ class Worker:
             )
             return row.ticket_id if row else None
 
-        return find_ticket(
+        match = find_ticket(
             msg,
             signer=self.signer,
             support=self.app.config.support_addresses,
@@ -199,6 +199,7 @@ class Worker:
             ticket_of_message_id=ticket_of_message_id,
             extra_message_ids=verdict.original_message_ids,
         )
+        return merged_target(match)
 
     def _store(
         self,
@@ -403,7 +404,7 @@ class Worker:
         domain = domain_of(sender.email)
         if authserv and dmarc_fails(our_results(msg.headers, authserv), domain):
             return f"Authentication-Results {authserv}: dmarc=fail header.from={domain}"
-        return None
+        return spam_marked(msg, authserv or "", domain)
 
     def _locked_ticket(self, number: int) -> Ticket:
         """The ticket, on PostgreSQL with its row locked until the commit: two messages for one
@@ -434,6 +435,28 @@ class Worker:
 
 class _AlreadyDone(Exception):
     pass
+
+
+def merged_target(match: ThreadMatch | None) -> ThreadMatch | None:
+    """Mail for a ticket merged into another (its reference, signed address or Message-IDs)
+    goes to the ticket it was merged into."""
+    if match is None:
+        return None
+    from maild.agents.relations import resolve_merged
+
+    target = resolve_merged(match.number)
+    return match if target == match.number else ThreadMatch(target, f"{match.how} (merged)")
+
+
+def spam_marked(msg: InboundMessage, authserv_id: str, domain: str) -> str | None:
+    """Why a mail our MTA marked as spam gets no automatic mail (None when it is not)."""
+    from maild.pipeline.spam import mta_verdict
+
+    verdict = mta_verdict(msg.headers, authserv_id=authserv_id, domain=domain)
+    if verdict.flag:
+        score = f" (score {verdict.score:g})" if verdict.score is not None else ""
+        return f"our MTA marked it as spam{score}"
+    return None
 
 
 def sender_of(msg: InboundMessage) -> Address | None:

@@ -53,7 +53,13 @@ class RulesHook:
             return
         rules = self.holder.rules
         view = None if ctx.event == "new_ticket" else ctx.ticket_before
-        decision = rules.evaluate(ctx.event, ctx.msg, view, ctx.message.created_at)
+        decision = rules.evaluate(
+            ctx.event,
+            ctx.msg,
+            view,
+            ctx.message.created_at,
+            authserv_id=self.app.config.agents.authserv_id or "",
+        )
         store_extracted(decision, ctx)
         if not decision.matched_rules:
             return
