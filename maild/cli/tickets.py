@@ -47,7 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="only tickets whose custom field NAME is V (case ignored; repeat for several)",
     )
     lst.add_argument(
-        "--sort", default=DEFAULT_SORT, help=f"{', '.join(SORT_KEYS)}; '-' first to reverse"
+        "--sort",
+        default=DEFAULT_SORT,
+        metavar="K",
+        help=f"{', '.join(SORT_KEYS)}; KEY:desc or --sort=-KEY reverses (default {DEFAULT_SORT})",
     )
     lst.add_argument("--limit", type=int, default=50, help="at most this many (0: all)")
     lst.add_argument("--offset", type=int, default=0, help="skip this many first")

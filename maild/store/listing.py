@@ -35,7 +35,7 @@ from maild.store.models import (
     database_proxy,
 )
 
-# --sort keys: a leading "-" sorts descending. Priority sorts by urgency, not by name.
+# --sort keys: a leading "-" (or ":desc") sorts descending. Priority sorts by urgency, not by name.
 SORT_KEYS = ("created", "updated", "priority", "status", "ref", "team", "assignee")
 DEFAULT_SORT = "-created"
 PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
@@ -114,9 +114,13 @@ def where_clauses(f: Filters) -> list[Any]:
 
 
 def order_by(sort: str) -> list[Any]:
-    """The ORDER BY of a ``--sort`` key (``-created``, ``priority``...); ValueError if unknown."""
-    descending = sort.startswith("-")
-    key = sort.lstrip("-+").lower()
+    """The ORDER BY of a ``--sort`` key (``-created``, ``priority:desc``...); ValueError if
+    unknown."""
+    key, _sep, direction = sort.strip().lower().partition(":")
+    if direction not in ("", "asc", "desc"):
+        raise ValueError(f"unknown sort direction {direction!r} in {sort!r} (asc or desc)")
+    descending = key.startswith("-") or direction == "desc"
+    key = key.lstrip("-+")
     if key not in SORT_KEYS:
         raise ValueError(f"unknown sort key {sort!r} (use {', '.join(SORT_KEYS)}, '-' to reverse)")
     if key == "priority":
