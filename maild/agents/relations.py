@@ -11,8 +11,8 @@ Policy:
   (:func:`resolve_merged`). Both tickets get an event (``merged_into``, ``merged``).
 - **link**: two tickets related both ways (one row, lower number first); linking a ticket to
   itself or to a missing one is refused; ``#unlink`` of a link that is not there is refused.
-- **snooze**: pending until a time at most :data:`MAX_SNOOZE_DAYS` ahead and not in the past;
-  the SLA sweep opens the ticket then, and any status change before that (a customer's reply,
+- **snooze**: pending until a time at most a year ahead and not in the past (checked by the
+  parser, :func:`maild.agents.commands.snooze_time`); the SLA sweep opens the ticket then, and any status change before that (a customer's reply,
   an agent's ``#status``) ends the snooze (:func:`maild.sla.lifecycle.set_status`).
 
 Everything runs inside the caller's transaction; nothing here sends mail.
@@ -36,7 +36,6 @@ from maild.store.models import (
     Watcher,
 )
 
-MAX_SNOOZE_DAYS = 365
 MAX_CHAIN = 50  # merges followed when resolving a reference (a loop is refused, this is a guard)
 
 
@@ -149,15 +148,6 @@ def remove_link(a: int, b: int) -> bool:
 def links_of(ticket_id: int) -> list[int]:
     rows = TicketLink.select().where((TicketLink.low == ticket_id) | (TicketLink.high == ticket_id))
     return sorted(r.high_id if r.low_id == ticket_id else r.low_id for r in rows)
-
-
-def snooze_problem(until: dt.datetime, now: dt.datetime) -> str | None:
-    """Why a snooze until ``until`` (naive UTC) is refused at ``now``; None when fine."""
-    if until <= now:
-        return f"{until:%Y-%m-%d %H:%M} UTC is in the past"
-    if until > now + dt.timedelta(days=MAX_SNOOZE_DAYS):
-        return f"{until:%Y-%m-%d} is more than {MAX_SNOOZE_DAYS} days ahead"
-    return None
 
 
 def set_snooze(ticket: Ticket, until: dt.datetime, *, by: str) -> None:
