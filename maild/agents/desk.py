@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from maild.agents import mentions, notify, reply, roles, trust
+from maild.agents import macros, mentions, notify, relations, reply, roles, trust
 from maild.agents.commands import CommandError, Commands, command_args, parse_commands
 from maild.agents.mail import AgentMail
 from maild.app import App
@@ -100,12 +100,67 @@ class AgentDesk:
         if REPLY_MARKER in text:
             text = ""  # nothing above our quoted notification: the agent wrote nothing
         commands = parse_commands(
-            text, rules=rules, author=agent.email, support=self.app.config.support_addresses
+            text,
+            rules=rules,
+            author=agent.email,
+            support=self.app.config.support_addresses,
+            prefix=self.app.config.prefix,
+            now=self.app.clock.now(),
         )
+        commands = self._verify(commands, ticket, agent, rules)
         commands, mentioned = checked(
             commands, agent, rules, team=ticket.team, assignee=ticket.assignee
         )
         return AgentMail(agent, verdict, rules, commands, text, mentioned)
+
+    def _verify(self, commands: Commands, ticket: Ticket, agent: Agent, rules: RuleSet) -> Commands:
+        """What the parser cannot know: that ``#merge``/``#link`` targets can be used, and what
+        a ``#macro`` says (its text rendered, its changes validated). Problems become errors."""
+        if commands.errors:
+            return commands
+        prefix = self.app.config.prefix
+        errors: list[CommandError] = []
+
+        def line(name: str) -> str:
+            return next((ln for ln in commands.lines if ln.lower().startswith(f"#{name}")), name)
+
+        if commands.merge_into is not None:
+            why = relations.merge_problem(ticket, commands.merge_into, prefix)
+            if why is not None:
+                errors.append(CommandError(0, line("merge"), why))
+        for number in commands.link:
+            why = relations.link_problem(ticket, number, prefix, unlink=False)
+            if why is not None:
+                errors.append(CommandError(0, line("link"), why))
+        for number in commands.unlink:
+            why = relations.link_problem(ticket, number, prefix, unlink=True)
+            if why is not None:
+                errors.append(CommandError(0, line("unlink"), why))
+        if commands.macro is not None and not errors:
+            try:
+                commands = self._expand(commands, ticket, agent, rules)
+            except macros.MacroError as exc:
+                errors.append(CommandError(0, line("macro"), str(exc)))
+        if not errors:
+            return commands
+        return replace(commands, errors=(*commands.errors, *errors))
+
+    def _expand(self, commands: Commands, ticket: Ticket, agent: Agent, rules: RuleSet) -> Commands:
+        from maild.notify.compose import context
+
+        assert commands.macro is not None
+        macro = macros.load(self.app.config.templates_dir, commands.macro)
+        changes = macros.changes(macro, rules, agent.email)
+        variables = context(self.app, ticket, None, Address(agent.email, agent.name))
+        try:
+            text = self.renderer.render_source(macro.source, variables)
+        except Exception as exc:  # any error of the admin's template: reported, nothing sent
+            raise macros.MacroError(
+                f"macros/{macro.name}.j2 failed to render: {type(exc).__name__}: {str(exc)[:300]}"
+            ) from None
+        if not text.strip():
+            raise macros.MacroError(f"macros/{macro.name}.j2 rendered no text")
+        return macros.merged(commands, changes, text)
 
     def __call__(self, stored: Stored) -> Outcome:
         """The agents stage: apply a trusted agent's mail, warn of a forgery, notify agents."""

@@ -15,7 +15,9 @@ invalid command send nothing to the customer.
 
 from __future__ import annotations
 
-from maild.agents import notify
+import datetime as dt
+
+from maild.agents import notify, relations
 from maild.agents.commands import Commands
 from maild.agents.mail import AgentMail
 from maild.app import App
@@ -73,6 +75,12 @@ def apply_mail(
     apply_fields(app, rules, ticket, commands, actor=actor, message=message)
     for name, value in commands.fields:
         custom_fields.set_value(ticket, name, value, actor=actor, at=now, message=message)
+    for number in commands.link:
+        if relations.add_link(ticket.id, number, at=now):
+            _both(ticket, number, "linked", actor=actor, at=now, message=message)
+    for number in commands.unlink:
+        if relations.remove_link(ticket.id, number):
+            _both(ticket, number, "unlinked", actor=actor, at=now, message=message)
     if mail.mentioned:
         words += notify.mentioned(
             app,
@@ -124,7 +132,88 @@ def apply_mail(
                 name=sub.name,
                 base=sub.base,
             )
+    if commands.snooze_until is not None and ticket.status == "pending":
+        relations.set_snooze(ticket, commands.snooze_until, by=actor)
+        store.add_event(
+            ticket, "snoozed", actor=actor, at=now, message=message, until=commands.snooze_until
+        )
+        words.append("snoozed")
+    if commands.merge_into is not None:
+        merge_into(
+            app,
+            renderer,
+            rules,
+            ticket,
+            Ticket.get_by_id(commands.merge_into),
+            actor=actor,
+            at=now,
+            message=message,
+            outcome=words,
+        )
     return (*words, "agent reply" if mail.public else "agent note")
+
+
+def _both(
+    ticket: Ticket, other: int, action: str, *, actor: str, at: dt.datetime, message: Message
+) -> None:
+    """A link event on both tickets, each naming the other."""
+    store.add_event(ticket, action, actor=actor, at=at, message=message, other=other)
+    peer = Ticket.get_by_id(other)
+    store.add_event(peer, action, actor=actor, at=at, message=message, other=ticket.id)
+
+
+def merge_into(
+    app: App,
+    renderer: Renderer,
+    rules: RuleSet | None,
+    source: Ticket,
+    target: Ticket,
+    *,
+    actor: str,
+    at: dt.datetime,
+    message: Message | None,
+    outcome: list[str],
+) -> None:
+    """Merge ``source`` into ``target`` (already checked), close ``source`` and tell its
+    customer (template ``merged``, on the target ticket, so that their answers thread there)."""
+    prefix = app.config.prefix
+    requester = source.requester
+    relations.merge(source, target, actor=actor, at=at, message=message)
+    lifecycle.set_status(
+        app,
+        rules,
+        source,
+        "closed",
+        actor=actor,
+        at=at,
+        reason=f"merged into {prefix}-{target.id}",
+        survey=False,
+    )
+    source.updated_at = at
+    source.save()
+    cause = message or notify.last_customer_message(target)
+    if cause is None:
+        return
+    sent = notify.send(
+        app,
+        renderer,
+        target,
+        template="merged",
+        to=[Address(requester.email, requester.name)],
+        at=at,
+        cause=cause,
+        actor=actor,
+        kind="notify",
+        answering=notify.last_customer_message(target),
+        extra={
+            "merged": {
+                "ref": f"{prefix}-{source.id}",
+                "subject": source.subject,
+            }
+        },
+    )
+    outcome.extend(sent.words)
+    outcome.append(f"merged into {prefix}-{target.id}")
 
 
 def _names(commands: Commands) -> set[str]:

@@ -53,6 +53,7 @@ COMMANDS: dict[str, Need] = {
     "assign": Need("agent"),  # to oneself; to someone else it needs "lead" (ASSIGN_OTHERS)
     "merge": Need("lead"),
     "link": Need("agent"),
+    "unlink": Need("agent"),
     "snooze": Need("agent"),
     "macro": Need("agent"),
 }

@@ -141,7 +141,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
             assignee=args.assignee,
             tags=args.tags,
         )
-    decision = rules.evaluate(args.event, msg, ticket, now)
+    authserv = ""
+    if args.rules_dir is None:  # the MTA's verdict counts from the configured authserv-id
+        authserv = config_of(args).agents.authserv_id or ""
+    decision = rules.evaluate(args.event, msg, ticket, now, authserv_id=authserv)
     if args.json:
         data = {"rules": rules.summary(), "at": now.isoformat(), **decision.to_dict()}
         print(json.dumps(data, indent=2, ensure_ascii=False))

@@ -196,6 +196,14 @@ class Renderer:
         except Exception as exc:
             raise TemplateFailure(f"{error}; the shipped default failed too: {exc}") from exc
 
+    def render_source(self, source: str, context: dict[str, Any]) -> str:
+        """Render a template given as text (a macro's body) in the same sandbox, with the same
+        caps; ``{% include %}`` finds the admin's templates. Raises on any error (no fallback:
+        the caller reports it and sends nothing)."""
+        if len(source.encode("utf-8")) > MAX_TEMPLATE_BYTES:
+            raise TemplateFailure(f"template larger than {MAX_TEMPLATE_BYTES} bytes")
+        return _capped(self.custom.from_string(source), context)
+
     @staticmethod
     def _render(
         env: ImmutableSandboxedEnvironment, name: str, context: dict[str, Any]

@@ -47,7 +47,13 @@ class RulesStage:
             return Outcome()
         rules = self.holder.rules
         view = None if stored.event == "new_ticket" else stored.ticket_before
-        decision = rules.evaluate(stored.event, stored.msg, view, stored.message.created_at)
+        decision = rules.evaluate(
+            stored.event,
+            stored.msg,
+            view,
+            stored.message.created_at,
+            authserv_id=self.app.config.agents.authserv_id or "",
+        )
         store_extracted(decision, stored)
         if not decision.matched_rules:
             return Outcome()

@@ -49,6 +49,7 @@ from maild.routing.schema import (
     HasAttachments,
     Not,
     RegexTest,
+    ScoreCond,
     TextTest,
 )
 
@@ -96,7 +97,7 @@ class ConditionCompiler:
         self.teams = teams
 
     def fields(self) -> tuple[str, ...]:
-        message = (*MESSAGE_FIELDS, "header", "has_attachments", "attachment")
+        message = (*MESSAGE_FIELDS, "spam_score", "header", "has_attachments", "attachment")
         if self.scope == "message":
             return (*message, "business_hours")
         if self.scope == "reply":
@@ -197,6 +198,8 @@ class ConditionCompiler:
             return HasAttachments(value)
         if name == "header":
             return self._headers(value, node, path)
+        if name == "spam_score":
+            return self._score(value, node, path)
         if name == "attachment":
             return self._attachment(value, node, path)
         tests = self.tests(value, node, name, path, field=str(name))
@@ -245,6 +248,31 @@ class ConditionCompiler:
             return None
         done = [item for item in items if item is not None]
         return done[0] if len(done) == 1 else AllOf(tuple(done))
+
+    def _score(self, value: Any, node: Any, path: str) -> Condition | None:
+        """``spam_score: {above: 5}``, ``{below: 1}``, both, or ``{exists: true|false}``."""
+        known = ("above", "below", "exists")
+        if not isinstance(value, dict) or not value:
+            self.report(node, "spam_score", f"{path}: expected {{above: 5}} or {{below: 0}}")
+            return None
+        found: dict[str, Any] = {}
+        for key, operand in value.items():
+            if key not in known:
+                self.report(
+                    value, key, f"{path}: unknown operator {key!r}" + suggest(str(key), known)
+                )
+                return None
+            wants_bool = key == "exists"
+            if wants_bool != isinstance(operand, bool) or not isinstance(operand, int | float):
+                kind = "true or false" if wants_bool else "a number"
+                self.report(value, key, f"{path}.{key}: expected {kind}, not {operand!r}")
+                return None
+            found[key] = operand
+        return ScoreCond(
+            above=float(found["above"]) if "above" in found else None,
+            below=float(found["below"]) if "below" in found else None,
+            exists=found.get("exists"),
+        )
 
     def _attachment(self, value: Any, node: Any, path: str) -> Condition | None:
         if not isinstance(value, dict) or not value:

@@ -198,12 +198,18 @@ class RuleSet:
         return {event: Plan(self.rules, event) for event in EVENTS}
 
     def evaluate(
-        self, event: str, msg: InboundMessage, ticket: TicketView | None, now: dt.datetime
+        self,
+        event: str,
+        msg: InboundMessage,
+        ticket: TicketView | None,
+        now: dt.datetime,
+        *,
+        authserv_id: str = "",
     ) -> Decision:
         """Run the rules for ``event`` over ``msg`` (and the ticket, for replies) at ``now``."""
         if event not in EVENTS:
             raise ValueError(f"unknown event {event!r} (known: {', '.join(EVENTS)})")
-        ctx = MatchContext(msg, ticket, now, self.business_hours)
+        ctx = MatchContext(msg, ticket, now, self.business_hours, authserv_id=authserv_id)
         if self._extracting:
             ctx.extracted = extract_fields(self._extracting, msg, ctx.search, MAX_TEXT_CHARS)
         plan = self._plans[event]
@@ -218,7 +224,9 @@ class RuleSet:
                 len(ctx.timeouts),
                 ", ".join(sorted(set(ctx.timeouts))[:5]),
             )
-        explain = _Explainer(msg, ticket, now, self.business_hours, extracted=ctx.extracted)
+        explain = _Explainer(
+            msg, ticket, now, self.business_hours, extracted=ctx.extracted, authserv_id=authserv_id
+        )
         decision = merger.decision(event, LazyTrace(plan, run, explain.context), ctx.timeouts)
         if not ctx.extracted:
             return decision

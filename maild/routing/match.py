@@ -25,7 +25,9 @@ from typing import Literal
 import regex
 
 from maild.pipeline.message import InboundMessage
+from maild.pipeline.spam import MtaVerdict, mta_verdict
 from maild.routing.schema import (
+    SPAM_FIELDS,
     AllOf,
     AnyOf,
     AttachmentCond,
@@ -38,6 +40,7 @@ from maild.routing.schema import (
     HasAttachments,
     Not,
     RegexTest,
+    ScoreCond,
     TextTest,
     TicketView,
 )
@@ -90,7 +93,10 @@ class MatchContext:
         regex_timeout: float = REGEX_TIMEOUT,
         regex_budget: float = REGEX_BUDGET,
         extracted: Mapping[str, str] | None = None,
+        authserv_id: str = "",
     ) -> None:
+        self.authserv_id = authserv_id
+        self._mta: MtaVerdict | None = None
         self.extracted: Mapping[str, str] = extracted or {}
         self.msg = msg
         self.ticket = ticket
@@ -136,8 +142,20 @@ class MatchContext:
             self._attachments = sum(1 for a in self.msg.attachments if not a.inline)
         return self._attachments
 
+    def mta(self) -> MtaVerdict:
+        """What our MTA's own headers say (maild.pipeline.spam), worked out once."""
+        if self._mta is None:
+            msg = self.msg
+            sender = (msg.from_addr.email if msg.from_addr else msg.envelope_from).lower()
+            self._mta = mta_verdict(
+                msg.headers, authserv_id=self.authserv_id, domain=sender.rpartition("@")[2]
+            )
+        return self._mta
+
     def _compute(self, field: str, header: str | None) -> Sequence[str | None]:
         msg, ticket = self.msg, self.ticket
+        if field in SPAM_FIELDS:
+            return self.mta().field(field)
         if field in ("from", "from_domain"):
             sender = (msg.from_addr.email if msg.from_addr else msg.envelope_from).lower()
             if not sender:
@@ -314,6 +332,25 @@ def _attachment(cond: AttachmentCond, ctx: MatchContext) -> Outcome:
     return Outcome(False, f"attachment: none of {listed} fits")
 
 
+def score_holds(cond: ScoreCond, score: float | None) -> bool:
+    if cond.exists is not None and (score is not None) != cond.exists:
+        return False
+    if cond.above is not None and (score is None or score <= cond.above):
+        return False
+    return not (cond.below is not None and (score is None or score >= cond.below))
+
+
+def _score(cond: ScoreCond, ctx: MatchContext) -> Outcome:
+    score = ctx.mta().score
+    wanted = ", ".join(
+        f"{k} {v:g}" if not isinstance(v, bool) else f"exists {str(v).lower()}"
+        for k, v in (("above", cond.above), ("below", cond.below), ("exists", cond.exists))
+        if v is not None
+    )
+    said = "no score from our MTA" if score is None else f"score {score:g}"
+    return Outcome(score_holds(cond, score), f"spam_score {wanted} ({said})")
+
+
 def check(cond: Condition, ctx: MatchContext) -> Outcome:
     """Test ``cond``; the outcome's reason names the condition that decided."""
     if isinstance(cond, FieldCond):
@@ -345,6 +382,8 @@ def check(cond: Condition, ctx: MatchContext) -> Outcome:
         )
     if isinstance(cond, AttachmentCond):
         return _attachment(cond, ctx)
+    if isinstance(cond, ScoreCond):
+        return _score(cond, ctx)
     if isinstance(cond, BusinessHoursCond):
         inside = ctx.in_business_hours()
         said = "inside" if inside else "outside"

@@ -19,7 +19,7 @@ import re._parser as sre_parse  # type: ignore[import-not-found]  # Python's own
 from collections.abc import Callable
 from re import _constants as sre_constants  # type: ignore[attr-defined]
 
-from maild.routing.match import FOLD, MatchContext, check
+from maild.routing.match import FOLD, MatchContext, check, score_holds
 from maild.routing.schema import (
     AllOf,
     AnyOf,
@@ -31,6 +31,7 @@ from maild.routing.schema import (
     HasAttachments,
     Not,
     RegexTest,
+    ScoreCond,
 )
 
 Predicate = Callable[[MatchContext], bool]
@@ -110,6 +111,9 @@ def predicate(cond: Condition) -> Predicate:
     if isinstance(cond, HasAttachments):
         expected = cond.expected
         return lambda ctx: ctx.attachment_count() > 0 if expected else ctx.attachment_count() == 0
+    if isinstance(cond, ScoreCond):
+        score_cond = cond
+        return lambda ctx: score_holds(score_cond, ctx.mta().score)
     if isinstance(cond, BusinessHoursCond):
         expected = cond.expected
         return lambda ctx: ctx.in_business_hours() == expected

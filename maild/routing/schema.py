@@ -30,7 +30,9 @@ ASSIGNEE = "assignee"  # as a notify target: the ticket's assignee
 
 # Fields a condition can test. Message fields describe the mail being processed; ticket fields the
 # ticket it belongs to, so they exist only for replies (and for SLA policies).
-MESSAGE_FIELDS = ("from", "from_domain", "to", "cc", "recipients", "subject", "body")
+# The MTA's verdict (maild.pipeline.spam): spam_flag yes/no; spf, dkim, dmarc results.
+SPAM_FIELDS = ("spam_flag", "spf", "dkim", "dmarc")
+MESSAGE_FIELDS = ("from", "from_domain", "to", "cc", "recipients", "subject", "body", *SPAM_FIELDS)
 TICKET_FIELDS = ("status", "priority", "team", "assignee", "tags")
 TEXT_OPERATORS = ("equals", "contains", "starts_with", "ends_with")
 OPERATORS = (*TEXT_OPERATORS, "matches", "exists")
@@ -138,6 +140,16 @@ class BusinessHoursCond:
 
 
 @dataclass(frozen=True)
+class ScoreCond:
+    """``spam_score: {above: 5, below: 10}``: the MTA's spam score in that range (exclusive);
+    ``exists: false``: the MTA gave no score."""
+
+    above: float | None = None
+    below: float | None = None
+    exists: bool | None = None
+
+
+@dataclass(frozen=True)
 class AllOf:
     items: tuple[Condition, ...]
 
@@ -152,7 +164,16 @@ class Not:
     item: Condition
 
 
-Condition = FieldCond | AttachmentCond | HasAttachments | BusinessHoursCond | AllOf | AnyOf | Not
+Condition = (
+    FieldCond
+    | AttachmentCond
+    | HasAttachments
+    | BusinessHoursCond
+    | ScoreCond
+    | AllOf
+    | AnyOf
+    | Not
+)
 
 
 # --- actions ------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from maild.routing.engine import RuleSet
 from maild.sla import due
 from maild.sla.survey import Rating, queue_survey
 from maild.store import tickets as store
-from maild.store.models import Message, Ticket, TicketSubstatus
+from maild.store.models import Message, Ticket, TicketSnooze, TicketSubstatus
 
 SLA_FIELDS = ("priority", "team", "assignee", "sla_policy")  # what a policy's choice may depend on
 
@@ -47,6 +47,21 @@ def set_status(
     # A custom status belongs to its base: any change of the base ends it (the caller that sets a
     # custom status puts it back after this).
     TicketSubstatus.delete().where(TicketSubstatus.ticket == ticket).execute()
+    if status != "pending":
+        # A snoozed ticket that leaves pending (a customer's reply, an agent's #status, the
+        # wake-up itself) is snoozed no more.
+        snoozed = TicketSnooze.get_or_none(TicketSnooze.ticket == ticket)
+        if snoozed is not None:
+            snoozed.delete_instance()
+            store.add_event(
+                ticket,
+                "snooze_ended",
+                actor=actor,
+                at=at,
+                message=message,
+                until=snoozed.until,
+                reason=reason or f"status {status}",
+            )
     if status == "resolved":
         ticket.resolved_at = at
     elif status == "closed":

@@ -43,7 +43,7 @@ from maild.sla.hours import Span
 from maild.sla.mail import to_customer, to_targets
 from maild.store import tickets as store
 from maild.store.db import connection, is_locked, is_sqlite, write_tx
-from maild.store.models import SlaFiring, SlaPause, Ticket
+from maild.store.models import SlaFiring, SlaPause, Ticket, TicketSnooze
 
 log = logging.getLogger("ticketd.sla")
 LIFECYCLE = "lifecycle"  # the ``policy`` of lifecycle actions in sla_firing
@@ -78,7 +78,7 @@ class Sweep:
         done = self.adopt()
         for _ in range(MAX_PASSES):
             found = sorted(
-                [*self.escalations(), *self.pending(), *self.closing()],
+                [*self.escalations(), *self.pending(), *self.closing(), *self.waking()],
                 key=lambda d: (d.at, d.ticket_id),
             )
             fired = [line for line in map(self.fire_safely, found) if line]
@@ -154,6 +154,8 @@ class Sweep:
                 SlaPause.ended_at.is_null()
                 & (SlaPause.status == "pending")
                 & (Ticket.status == "pending")
+                # A ticket an agent snoozed waits on the agent, not the customer: no reminder.
+                & Ticket.id.not_in(TicketSnooze.select(TicketSnooze.ticket))
             )
         )
         for pause in rows:
@@ -165,6 +167,36 @@ class Sweep:
             elif cfg.pending_reminder_days and waited >= remind:
                 out.append(self._reminder(pause, pause.started_at + remind))
         return out
+
+    def waking(self) -> list[Due]:
+        """Snoozed tickets whose time has come (``#snooze``): back to open."""
+        rows = (
+            TicketSnooze.select(TicketSnooze, Ticket)
+            .join(Ticket)
+            .where((TicketSnooze.until <= self.now) & (Ticket.status == "pending"))
+        )
+        return [self._wake(row.ticket_id, row.until) for row in rows]
+
+    def _wake(self, ticket_id: int, until: dt.datetime) -> Due:
+        def still_due(ticket: Ticket) -> bool:
+            row = TicketSnooze.get_or_none(TicketSnooze.ticket == ticket)
+            return ticket.status == "pending" and row is not None and row.until == until
+
+        def act(ticket: Ticket) -> str:
+            reason = f"snoozed until {iso(until)}"
+            lifecycle.set_status(
+                self.app,
+                self.rules,
+                ticket,
+                "open",
+                actor=SYSTEM,
+                at=self.now,
+                reason=reason,
+                renderer=self.renderer,
+            )
+            return f"opened: {reason}"
+
+        return Due(ticket_id, LIFECYCLE, f"snooze:{iso(until)}", until, act, still_due)
 
     def closing(self) -> list[Due]:
         days = self.app.config.lifecycle.auto_close_days

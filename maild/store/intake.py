@@ -77,7 +77,7 @@ def thread(intake: Intake, msg: InboundMessage, verdict: Classification) -> Thre
         )
         return row.ticket_id if row else None
 
-    return find_ticket(
+    match = find_ticket(
         msg,
         signer=intake.signer,
         support=intake.app.config.support_addresses,
@@ -85,6 +85,18 @@ def thread(intake: Intake, msg: InboundMessage, verdict: Classification) -> Thre
         ticket_of_message_id=ticket_of_message_id,
         extra_message_ids=verdict.original_message_ids,
     )
+    return merged_target(match)
+
+
+def merged_target(match: ThreadMatch | None) -> ThreadMatch | None:
+    """Mail for a ticket merged into another (its reference, signed address or Message-IDs)
+    goes to the ticket it was merged into."""
+    if match is None:
+        return None
+    from maild.agents.relations import resolve_merged
+
+    target = resolve_merged(match.number)
+    return match if target == match.number else ThreadMatch(target, f"{match.how} (merged)")
 
 
 def _store(
@@ -311,6 +323,17 @@ def no_auto_mail(app: App, msg: InboundMessage, sender: Address) -> str | None:
     domain = domain_of(sender.email)
     if authserv and dmarc_fails(our_results(msg.headers, authserv), domain):
         return f"Authentication-Results {authserv}: dmarc=fail header.from={domain}"
+    return spam_marked(msg, authserv or "", domain)
+
+
+def spam_marked(msg: InboundMessage, authserv_id: str, domain: str) -> str | None:
+    """Why a mail our MTA marked as spam gets no automatic mail (None when it is not)."""
+    from maild.pipeline.spam import mta_verdict
+
+    verdict = mta_verdict(msg.headers, authserv_id=authserv_id, domain=domain)
+    if verdict.flag:
+        score = f" (score {verdict.score:g})" if verdict.score is not None else ""
+        return f"our MTA marked it as spam{score}"
     return None
 
 

@@ -360,6 +360,35 @@ class WebhookDelivery(BaseModel):
     sent_at = DateTimeField(null=True)
 
 
+class TicketLink(BaseModel):
+    """Two related tickets (``#link``), stored once with the lower number first."""
+
+    low = ForeignKeyField(Ticket, backref="links_low", on_delete="CASCADE")
+    high = ForeignKeyField(Ticket, backref="links_high", on_delete="CASCADE")
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("low", "high"), True),)
+
+
+class TicketMerge(BaseModel):
+    """A ticket merged into another (``#merge``, ``tickets merge``): mail that threads to the
+    old reference, its signed address or its Message-IDs goes to ``target`` instead."""
+
+    source = ForeignKeyField(Ticket, unique=True, backref="merged_into_rows", on_delete="CASCADE")
+    target = ForeignKeyField(Ticket, backref="merged_from_rows", on_delete="CASCADE")
+    merged_at = DateTimeField(default=utcnow)
+
+
+class TicketSnooze(BaseModel):
+    """A ticket set pending by ``#snooze`` until ``until`` (naive UTC): the SLA sweep opens it
+    then; any status change before (a customer's reply) ends the snooze."""
+
+    ticket = ForeignKeyField(Ticket, unique=True, backref="snooze_rows", on_delete="CASCADE")
+    until = DateTimeField(index=True)
+    by = CharField(max_length=320)
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     SchemaVersion,
     Contact,
@@ -384,6 +413,9 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     StatusLinkRevocation,
     WebhookPending,
     WebhookDelivery,
+    TicketLink,
+    TicketMerge,
+    TicketSnooze,
 )
 
 __all__ = ["SQL", "database_proxy", "utcnow"]

@@ -17,7 +17,6 @@ from maild.store.models import (
     Event,
     Message,
     Ticket,
-    TicketField,
     TicketTag,
     Watcher,
     WebhookPending,
@@ -177,43 +176,25 @@ def find_ticket(ref: str, prefix: str) -> Ticket:
 
 def ticket_summary(ticket: Ticket, prefix: str) -> dict[str, Any]:
     """The fields ``tickets list --json`` prints (DESIGN.md's contract)."""
-    requester = ticket.requester
-    data: dict[str, Any] = {
-        "ref": f"{prefix}-{ticket.id}",
-        "subject": ticket.subject,
-        "status": ticket.status,
-        "priority": ticket.priority,
-        "team": ticket.team,
-        "assignee": ticket.assignee,
-        "tags": tags_of(ticket),
-        "fields": {row.name: row.value for row in ticket.field_rows.order_by(TicketField.name)},
-        "substatus": next((row.name for row in ticket.substatus_rows), None),
-        "requester": requester.email,
-        "requester_name": requester.name,
-        "watchers": [w.email for w in ticket.watchers.order_by(Watcher.id)],
-        "created_at": iso(ticket.created_at),
-        "updated_at": iso(ticket.updated_at),
-        "first_response_at": iso(ticket.first_response_at),
-        "resolved_at": iso(ticket.resolved_at),
-        "closed_at": iso(ticket.closed_at),
-        "parent": f"{prefix}-{ticket.parent_id}" if ticket.parent_id else None,
-        "spam": ticket.spam,
-        "satisfaction": (
-            {"rating": ticket.satisfaction_rating, "comment": ticket.satisfaction_comment}
-            if ticket.satisfaction_rating is not None
-            else None
-        ),
-        "sla": {
-            "policy": ticket.sla_policy,
-            "first_response_due": iso(ticket.first_response_due),
-            "resolution_due": iso(ticket.resolution_due),
-        },
-    }
-    return data
+    from maild.store.listing import summaries
+
+    return summaries([ticket], prefix)[0]
 
 
-def message_json(m: Message) -> dict[str, Any]:
-    """One message as ``tickets show --json`` and the webhook payloads show it."""
+def message_json(m: Message, attachments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One message as ``tickets show --json`` and the webhook payloads show it; ``attachments``
+    when the caller loaded them already (``tickets show`` loads all in one query)."""
+    if attachments is None:
+        attachments = [
+            {
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+                "sha256": a.sha256,
+                "inline": a.inline,
+            }
+            for a in m.attachments.order_by(Attachment.id)
+        ]
     return {
         "id": m.id,
         "direction": m.direction,
@@ -227,25 +208,45 @@ def message_json(m: Message) -> dict[str, Any]:
         "message_id": m.message_id,
         "classification": m.classification,
         "created_at": iso(m.created_at),
-        "attachments": [
-            {
-                "filename": a.filename,
-                "content_type": a.content_type,
-                "size": a.size,
-                "sha256": a.sha256,
-                "inline": a.inline,
-            }
-            for a in m.attachments.order_by(Attachment.id)
-        ],
+        "attachments": attachments,
     }
 
 
 def ticket_detail(ticket: Ticket, prefix: str) -> dict[str, Any]:
-    """``tickets show --json``: the summary plus messages and the audit trail."""
+    """``tickets show --json``: the summary plus messages and the audit trail.
+
+    A fixed number of queries whatever the number of messages (attachments in one query)."""
+    from maild.store.models import TicketMerge, TicketSnooze
+
     data = ticket_summary(ticket, prefix)
-    data["messages"] = [
-        message_json(m) for m in ticket.messages.order_by(Message.created_at, Message.id)
+    merged = TicketMerge.get_or_none(TicketMerge.source == ticket)
+    data["merged_into"] = f"{prefix}-{merged.target_id}" if merged else None
+    data["merged_from"] = [
+        f"{prefix}-{row.source_id}"
+        for row in TicketMerge.select().where(TicketMerge.target == ticket).order_by(TicketMerge.id)
     ]
+    snooze = TicketSnooze.get_or_none(TicketSnooze.ticket == ticket)
+    data["snoozed_until"] = iso(snooze.until) if snooze else None
+    messages = list(ticket.messages.order_by(Message.created_at, Message.id))
+    files: dict[int, list[dict[str, Any]]] = {m.id: [] for m in messages}
+    if messages:
+        rows = (
+            Attachment.select()
+            .join(Message)
+            .where(Message.ticket == ticket)
+            .order_by(Attachment.id)
+        )
+        for a in rows:
+            files.setdefault(a.message_id, []).append(
+                {
+                    "filename": a.filename,
+                    "content_type": a.content_type,
+                    "size": a.size,
+                    "sha256": a.sha256,
+                    "inline": a.inline,
+                }
+            )
+    data["messages"] = [message_json(m, files[m.id]) for m in messages]
     data["events"] = [
         {
             "at": iso(e.at),

@@ -86,6 +86,7 @@ def context(name: str, *, body: str = BODY, agent_name: str = "Alice") -> dict[s
         "mention": {"by": "Alice", "note": body},
         "errors": [{"line": 1, "text": "#stauts open", "reason": "unknown command #stauts"}],
         "failure": {"reason": "550 5.1.1 <carol@customer.test>: mailbox unavailable"},
+        "merged": {"ref": "ACME-41", "subject": "CSV export broken"},
         "forgery": {"claimed": "alice@example.com", "reason": "not sent to the signed address"},
     }
     return ctx
