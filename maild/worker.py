@@ -64,6 +64,7 @@ class StoreContext:
     message: Message
     event: str  # new_ticket | customer_reply | agent_reply | agent_note | robot | satisfaction
     actor: str
+    source: str = ""  # the spool row's source: smtp | imap | pipe | import | web | api
     ticket_before: TicketView | None = None  # the ticket as it was before this message
     agent: AgentMail | None = None  # the From is an agent's: trusted or a forgery (maild.agents)
     replied: bool = False  # a rule already answered the requester (no acknowledgement then)
@@ -371,6 +372,7 @@ class Worker:
             message=message,
             event=event,
             actor=actor,
+            source=entry.source,
             ticket_before=before,
             agent=author,
             no_auto_mail=self._no_auto_mail(msg, sender),

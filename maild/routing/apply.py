@@ -26,6 +26,7 @@ from maild.notify.recipients import resolve_targets
 from maild.notify.templates import Renderer
 from maild.pipeline.addresses import is_support_address
 from maild.pipeline.message import Address
+from maild.routing import given_fields
 from maild.routing.assign import resolve_assignee
 from maild.routing.engine import Decision, RuleSet
 from maild.routing.reload import RulesHolder
@@ -53,11 +54,38 @@ class RulesHook:
             return
         rules = self.holder.rules
         view = None if ctx.event == "new_ticket" else ctx.ticket_before
-        decision = rules.evaluate(ctx.event, ctx.msg, view, ctx.message.created_at)
+        given = store_given(rules, ctx) if ctx.source in given_fields.TRUSTED_SOURCES else {}
+        decision = rules.evaluate(ctx.event, ctx.msg, view, ctx.message.created_at, given=given)
         store_extracted(decision, ctx)
         if not decision.matched_rules:
             return
         apply_decision(self.app, self.renderer, rules, decision, ctx)
+
+
+def store_given(rules: RuleSet, ctx: StoreContext) -> dict[str, str]:
+    """The custom field values the customer gave on the web form (or an API channel sent),
+    checked again against the fields declared now and stored (actor: the sender); what no longer
+    fits is named in a ``fields_refused`` event. Returns the stored values, for the rules."""
+    given = given_fields.decode(ctx.msg.raw)
+    if not given:
+        return {}
+    values, refused = given_fields.recheck(rules.fields, given)
+    at = ctx.message.created_at
+    for name, value in values.items():
+        custom_fields.set_value(
+            ctx.ticket, name, value, actor=ctx.actor, at=at, message=ctx.message, via=ctx.source
+        )
+    if refused:
+        store.add_event(
+            ctx.ticket,
+            "fields_refused",
+            actor="system",
+            at=at,
+            message=ctx.message,
+            via=ctx.source,
+            refused=refused,
+        )
+    return values
 
 
 def store_extracted(decision: Decision, ctx: StoreContext) -> None:

@@ -198,14 +198,28 @@ class RuleSet:
         return {event: Plan(self.rules, event) for event in EVENTS}
 
     def evaluate(
-        self, event: str, msg: InboundMessage, ticket: TicketView | None, now: dt.datetime
+        self,
+        event: str,
+        msg: InboundMessage,
+        ticket: TicketView | None,
+        now: dt.datetime,
+        *,
+        given: Mapping[str, str] | None = None,
     ) -> Decision:
-        """Run the rules for ``event`` over ``msg`` (and the ticket, for replies) at ``now``."""
+        """Run the rules for ``event`` over ``msg`` (and the ticket, for replies) at ``now``.
+
+        ``given``: custom field values the customer gave with the message (the web form); the
+        rules see them like values extracted from the mail, and they win over extraction."""
         if event not in EVENTS:
             raise ValueError(f"unknown event {event!r} (known: {', '.join(EVENTS)})")
         ctx = MatchContext(msg, ticket, now, self.business_hours)
+        found: dict[str, str] = {}
         if self._extracting:
-            ctx.extracted = extract_fields(self._extracting, msg, ctx.search, MAX_TEXT_CHARS)
+            found = extract_fields(self._extracting, msg, ctx.search, MAX_TEXT_CHARS)
+            ctx.extracted = found
+        if given:
+            found = {k: v for k, v in found.items() if k not in given}
+            ctx.extracted = {**found, **given}
         plan = self._plans[event]
         run = plan.run(ctx)
         merger = _Merger()
@@ -220,9 +234,9 @@ class RuleSet:
             )
         explain = _Explainer(msg, ticket, now, self.business_hours, extracted=ctx.extracted)
         decision = merger.decision(event, LazyTrace(plan, run, explain.context), ctx.timeouts)
-        if not ctx.extracted:
+        if not found:
             return decision
-        return replace(decision, extracted=tuple(sorted(ctx.extracted.items())))
+        return replace(decision, extracted=tuple(sorted(found.items())))
 
     @cached_property
     def _extracting(self) -> tuple[FieldDef, ...]:
