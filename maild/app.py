@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,6 +73,8 @@ def load_secret(config: Config) -> bytes:
         return path.read_bytes().strip()
     except FileNotFoundError:
         pass
+    import secrets  # here: only the first start needs it, and every CLI command imports this
+
     token = secrets.token_hex(32).encode()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

@@ -23,6 +23,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from maild.errors import ConfigError
+from maild.yamlfile import YamlProblem, read_yaml_text
 
 PREFIX_RE = re.compile(r"^[A-Z][A-Z0-9]{0,15}$")
 ADDRESS_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$|^[^@\s<>]+@localhost$")
@@ -235,16 +236,9 @@ def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file: {exc.strerror or exc}") from exc
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    try:
-        data = yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc}") from exc
-    except YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    data = _parse_fast(text)
+    if data is _SLOW:
+        data = _parse_round_trip(text, path)
     if data is None:
         data = {}
     if overrides:
@@ -254,6 +248,39 @@ def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None
     config = _resolve_paths(config, path.resolve().parent)
     _check(config)
     return config
+
+
+_SLOW = object()  # _parse_fast's answer for a text it leaves to ruamel's round-trip loader
+_MERGE_OR_DIRECTIVE = re.compile(r"<<|^%", re.MULTILINE)
+
+
+def _parse_fast(text: str) -> Any:
+    """The data of ``text`` as ``YAML(typ="rt")`` gives it, through ruamel's C parser (a tenth of
+    the time: every CLI command reads config.yaml), or ``_SLOW``.
+
+    ``_SLOW`` for whatever :mod:`maild.yamlfile` refuses or reads otherwise than the round-trip
+    loader (anchors, aliases, tags, duplicate keys, invalid YAML, merge keys, a ``%YAML``
+    directive): :func:`_parse_round_trip` reads those as before, with the same messages.
+    """
+    if _MERGE_OR_DIRECTIVE.search(text):
+        return _SLOW
+    try:
+        return read_yaml_text(text)
+    except (YamlProblem, YAMLError):
+        return _SLOW
+
+
+def _parse_round_trip(text: str, path: Path) -> Any:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        return yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc}") from exc
+    except YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
 
 
 def config_from_dict(data: dict[str, Any], *, base_dir: Path) -> Config:

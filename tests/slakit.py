@@ -21,7 +21,7 @@ from maild.app import App
 from maild.cli.main import main
 from maild.clock import FixedClock
 from maild.routing.reload import RulesHolder
-from maild.sla.hook import SlaHook
+from maild.sla.stage import SlaStage
 from maild.store.db import bind
 from maild.store.models import Event, OutboxEntry, SpoolEntry, Ticket
 from maild.worker import Worker, make_worker
@@ -83,10 +83,10 @@ def write_rules(app: App, sla: str = SLA, routing: str = ROUTING) -> RulesHolder
 
 
 def worker(app: App, holder: RulesHolder) -> Worker:
-    """The installation's worker, with the SLA hook right after the rules hook if not wired yet."""
+    """The installation's worker, with the SLA stage right after the rules stage if not wired yet."""
     found = make_worker(app, holder)
-    if not any(isinstance(hook, SlaHook) for hook in found.hooks):
-        found.hooks.insert(1, SlaHook(app, holder))
+    if not any(isinstance(stage, SlaStage) for stage in found.stages):
+        found.stages = (found.stages[0], SlaStage(app, holder), *found.stages[1:])
     return found
 
 

@@ -1,4 +1,4 @@
-"""The worker's view of agents: whose mail this is, and the hook that acts on it.
+"""The worker's view of agents: whose mail this is, and the stage that acts on it.
 
 The worker calls :meth:`AgentDesk.read` before it stores a message that threads to a ticket. When
 the sender is an agent (``rules/10-people.yaml``) other than the ticket's requester, it checks
@@ -11,7 +11,7 @@ how to store the message:
   ``agent_note``, kind ``note``. The rules do not run on it: it answers nobody, so rules such as
   "answered tickets wait for the customer" must not fire;
 - not trusted: None of the above. The worker stores it as the customer mail it claims not to be
-  (event ``customer_reply``, no command runs) and the hook warns the agent.
+  (event ``customer_reply``, no command runs) and the stage warns the agent.
 
 A trusted agent's mail does not re-open the ticket as a customer's reply would, and its To/Cc
 are not added as watchers (they are usually colleagues; ``#cc`` edits watchers). An agent who
@@ -20,68 +20,32 @@ customer would (the worker never asks :meth:`read` then), and their replies on t
 the requester's. A trusted reply to a closed ticket stays on it (no follow-up ticket) and leaves
 it closed unless a ``#status`` says otherwise. The rule set is read once per message and kept on the :class:`AgentMail`.
 
-:meth:`AgentDesk.__call__` is the hook, run after the rules inside the message's transaction:
+:meth:`AgentDesk.__call__` is the agents stage (:mod:`maild.compose_stages`), run after the
+rules and the SLA stage inside the message's transaction:
 it applies a trusted mail (:mod:`maild.agents.reply`), warns of a forgery, and sends the
 built-in notifications (:mod:`maild.agents.notify`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import replace
 
 from maild.agents import mentions, notify, reply, roles, trust
 from maild.agents.commands import CommandError, Commands, command_args, parse_commands
+from maild.agents.mail import AgentMail
 from maild.app import App
 from maild.notify.templates import Renderer
 from maild.pipeline.addresses import Signer
 from maild.pipeline.message import Address, InboundMessage
 from maild.pipeline.quotes import REPLY_MARKER
+from maild.pipeline.reply import reply_text
 from maild.routing.engine import RuleSet
 from maild.routing.reload import RulesHolder
 from maild.routing.schema import Agent
+from maild.stage import Outcome, Stored
 from maild.store.models import Ticket
 
-if TYPE_CHECKING:
-    from maild.worker import StoreContext
-
-
-@dataclass(frozen=True)
-class AgentMail:
-    """A mail whose From is an agent's: the trust verdict and, when trusted, its commands."""
-
-    agent: Agent
-    verdict: trust.Verdict
-    rules: RuleSet
-    commands: Commands | None = None  # None when not trusted: no command runs
-    text: str = ""  # the visible text, commands included
-    mentioned: tuple[str, ...] = ()  # agents an internal note calls in with @name
-
-    @property
-    def trusted(self) -> bool:
-        return self.verdict.trusted
-
-    @property
-    def public(self) -> bool:
-        """Whether the mail answers the customer (trusted, valid, not a note, has text)."""
-        c = self.commands
-        return self.trusted and c is not None and not c.errors and not c.note and bool(c.body)
-
-    @property
-    def event(self) -> str:
-        return "agent_reply" if self.public else "agent_note"
-
-    @property
-    def kind(self) -> str:
-        return "agent" if self.public else "note"
-
-    @property
-    def body(self) -> str:
-        """What is stored as the message's visible text (and sent, for a public reply)."""
-        c = self.commands
-        if c is None:
-            return self.text
-        return self.text if c.errors else c.body
+__all__ = ["AgentDesk", "AgentMail", "checked"]
 
 
 def checked(
@@ -108,7 +72,7 @@ def checked(
 
 
 class AgentDesk:
-    """Reads agents' mail for the worker, and is the hook that acts on it."""
+    """Reads agents' mail for the worker, and is the stage that acts on it."""
 
     def __init__(self, app: App, holder: RulesHolder, renderer: Renderer | None = None) -> None:
         self.app = app
@@ -132,8 +96,6 @@ class AgentDesk:
         )
         if not verdict.trusted:
             return AgentMail(agent, verdict, rules)
-        from maild.worker import reply_text
-
         text = reply_text(msg)
         if REPLY_MARKER in text:
             text = ""  # nothing above our quoted notification: the agent wrote nothing
@@ -145,52 +107,52 @@ class AgentDesk:
         )
         return AgentMail(agent, verdict, rules, commands, text, mentioned)
 
-    def __call__(self, ctx: StoreContext) -> None:
-        mail = ctx.agent
+    def __call__(self, stored: Stored) -> Outcome:
+        """The agents stage: apply a trusted agent's mail, warn of a forgery, notify agents."""
+        mail = stored.agent
+        ticket, message, now = stored.ticket, stored.message, stored.message.created_at
         trusted = mail is not None and mail.trusted
         # A trusted agent's mail applies on a spam ticket too (the agent saw a false positive);
         # dropping it would lose the answer and the commands without a word.
-        if ctx.event in ("robot", "satisfaction") or (ctx.ticket.spam and not trusted):
-            return
+        if stored.event in ("robot", "satisfaction") or (ticket.spam and not trusted):
+            return Outcome()
         rules = mail.rules if mail is not None else self.holder.rules
-        now = ctx.message.created_at
-        previous = ctx.ticket_before.assignee if ctx.ticket_before is not None else None
+        previous = stored.ticket_before.assignee if stored.ticket_before is not None else None
+        words: tuple[str, ...] = ()
         if mail is not None and mail.trusted:
-            reply.apply_mail(self.app, self.renderer, ctx, mail)
+            words += reply.apply_mail(self.app, self.renderer, ticket, message, mail)
         elif mail is not None:
-            notify.forgery_warning(
+            words += notify.forgery_warning(
                 self.app,
                 self.renderer,
-                ctx.ticket,
+                ticket,
                 agent=Address(mail.agent.email, mail.agent.name),
                 reason=mail.verdict.how,
-                cause=ctx.message,
+                cause=message,
                 at=now,
-                outcome=ctx.outcome,
             )
-        stranger = ctx.event == "non_participant"
-        if ctx.event == "customer_reply" or (
-            stranger and ctx.ticket.status not in ("resolved", "closed")
+        stranger = stored.event == "non_participant"
+        if stored.event == "customer_reply" or (
+            stranger and ticket.status not in ("resolved", "closed")
         ):
-            notify.notify_customer_reply(
+            words += notify.notify_customer_reply(
                 self.app,
                 self.renderer,
                 rules,
-                ctx.ticket,
-                cause=ctx.message,
-                author=ctx.actor,
+                ticket,
+                cause=message,
+                author=stored.actor,
                 at=now,
-                outcome=ctx.outcome,
                 non_participant=stranger,
             )
-        notify.notify_assigned(
+        words += notify.notify_assigned(
             self.app,
             self.renderer,
             rules,
-            ctx.ticket,
+            ticket,
             previous=previous,
-            cause=ctx.message,
+            cause=message,
             by_self=mail.agent.email if mail is not None and mail.trusted else None,
             at=now,
-            outcome=ctx.outcome,
         )
+        return Outcome(words)

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from maild.app import App
 from maild.notify.compose import OutAttachment, queue_mail, queue_to_agents
 from maild.notify.loop import refusal
+from maild.notify.queue import in_savepoint
 from maild.notify.recipients import resolve_targets
 from maild.notify.templates import Renderer
 from maild.pipeline.message import Address
@@ -43,7 +44,13 @@ from maild.routing.schema import ASSIGNEE, TEAM
 from maild.store import tickets as store
 from maild.store.models import Event, Message, Ticket
 
-log = logging.getLogger("ticketd.agents")
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """Whether a mail was queued, and the words for the log line."""
+
+    ok: bool
+    words: tuple[str, ...]
 
 
 def send(
@@ -56,7 +63,6 @@ def send(
     at: dt.datetime,
     cause: Message,
     actor: str,
-    outcome: list[str],
     kind: str = "notify",
     automatic: bool = False,
     answering: Message | None = None,
@@ -65,11 +71,12 @@ def send(
     extra: dict[str, Any] | None = None,
     to_agents: bool = False,
     attachments: Sequence[OutAttachment] = (),
-) -> bool:
-    """Queue ``template`` in a savepoint; on failure record ``mail_error`` and return False.
+) -> Sent:
+    """Queue ``template`` in a savepoint (failures: ``mail_error``, :mod:`maild.notify.queue`).
 
     ``to_agents``: one mail per recipient with their own signed Reply-To (see queue_to_agents).
     """
+    words: list[str] = []
     if automatic:
         allowed: list[Address] = []
         for addr in to:
@@ -87,60 +94,50 @@ def send(
                     template=template,
                     reason=why,
                 )
-                outcome.append(f"no {template}: {why}")
+                words.append(f"no {template}: {why}")
             else:
                 allowed.append(addr)
         to = allowed
     if not to:
-        return False
-    try:
-        with app.db.atomic():  # a savepoint inside the worker's transaction
-            if to_agents:
-                queue_to_agents(
-                    app,
-                    renderer,
-                    ticket,
-                    template=template,
-                    to=to,
-                    now=at,
-                    kind=kind,
-                    automatic=automatic,
-                    answering=answering,
-                    cc=cc,
-                    agent=agent,
-                    extra_context=extra,
-                )
-            else:
-                queue_mail(
-                    app,
-                    renderer,
-                    ticket,
-                    template=template,
-                    to=to,
-                    now=at,
-                    kind=kind,
-                    automatic=automatic,
-                    answering=answering,
-                    cc=cc,
-                    agent=agent,
-                    extra_context=extra,
-                    attachments=attachments,
-                )
-    except Exception as exc:
-        log.exception("%s mail for ticket #%s failed", template, ticket.id)
-        store.add_event(
-            ticket,
-            "mail_error",
-            actor=actor,
-            at=at,
-            message=cause,
-            template=template,
-            error=f"{type(exc).__name__}: {str(exc)[:500]}",
-        )
-        outcome.append(f"no {template}: {type(exc).__name__}")
-        return False
-    outcome.append(f"{template} queued")
-    return True
+        return Sent(False, tuple(words))
+
+    def queue() -> None:
+        if to_agents:
+            queue_to_agents(
+                app,
+                renderer,
+                ticket,
+                template=template,
+                to=to,
+                now=at,
+                kind=kind,
+                automatic=automatic,
+                answering=answering,
+                cc=cc,
+                agent=agent,
+                extra_context=extra,
+            )
+        else:
+            queue_mail(
+                app,
+                renderer,
+                ticket,
+                template=template,
+                to=to,
+                now=at,
+                kind=kind,
+                automatic=automatic,
+                answering=answering,
+                cc=cc,
+                agent=agent,
+                extra_context=extra,
+                attachments=attachments,
+            )
+
+    error = in_savepoint(app, ticket, queue, template=template, actor=actor, at=at, cause=cause)
+    if error is not None:
+        return Sent(False, (*words, f"no {template}: {error}"))
+    return Sent(True, (*words, f"{template} queued"))
 
 
 def last_customer_message(ticket: Ticket) -> Message | None:
@@ -184,14 +181,13 @@ def notify_assigned(
     cause: Message,
     by_self: str | None,
     at: dt.datetime,
-    outcome: list[str],
-) -> None:
+) -> tuple[str, ...]:
     """Tell the new assignee, unless ``by_self`` (the agent who wrote) assigned themselves."""
     new = ticket.assignee
     if not new or new == previous or (by_self and new.lower() == by_self.lower()):
-        return
+        return ()
     if new.lower() in already_notified(ticket, cause):
-        return
+        return ()
     last = (
         Event.select(Event.actor)
         .where((Event.ticket == ticket) & (Event.action == "assignee") & (Event.message == cause))
@@ -199,7 +195,7 @@ def notify_assigned(
         .first()
     )
     agent = rules.agent(new)
-    send(
+    return send(
         app,
         renderer,
         ticket,
@@ -208,11 +204,10 @@ def notify_assigned(
         at=at,
         cause=cause,
         actor="system",
-        outcome=outcome,
         answering=last_customer_message(ticket),
         extra={"assignment": {"by": last.actor if last else "", "previous": previous or ""}},
         to_agents=True,
-    )
+    ).words
 
 
 def notify_customer_reply(
@@ -224,9 +219,8 @@ def notify_customer_reply(
     cause: Message,
     author: str,
     at: dt.datetime,
-    outcome: list[str],
     non_participant: bool = False,
-) -> None:
+) -> tuple[str, ...]:
     """``notify_reply`` to the assignee, or the team while unassigned (see the module policy).
     ``non_participant``: the mail is from someone outside the ticket (the template says so)."""
     target = ASSIGNEE if ticket.assignee else TEAM
@@ -240,11 +234,11 @@ def notify_customer_reply(
             template="notify_reply",
             reasons=["nobody is assigned and the ticket has no team"],
         )
-        return
+        return ()
     exclude: Iterable[str] = [author, *already_notified(ticket, cause)]
     targets = resolve_targets(rules, ticket, [target], exclude=exclude)
     if targets.to:
-        send(
+        return send(
             app,
             renderer,
             ticket,
@@ -253,11 +247,11 @@ def notify_customer_reply(
             at=at,
             cause=cause,
             actor="system",
-            outcome=outcome,
             answering=cause,
             to_agents=True,
             extra={"non_participant": non_participant},
-        )
+        ).words
+    return ()
 
 
 def forgery_warning(
@@ -269,8 +263,7 @@ def forgery_warning(
     reason: str,
     cause: Message,
     at: dt.datetime,
-    outcome: list[str],
-) -> None:
+) -> tuple[str, ...]:
     """Warn ``agent`` that a mail claiming their address was taken as a customer's."""
     store.add_event(
         ticket,
@@ -281,7 +274,7 @@ def forgery_warning(
         claimed=agent.email,
         reason=reason,
     )
-    send(
+    return send(
         app,
         renderer,
         ticket,
@@ -290,13 +283,12 @@ def forgery_warning(
         at=at,
         cause=cause,
         actor="system",
-        outcome=outcome,
         kind="auto",
         automatic=True,
         answering=cause,
         extra={"forgery": {"claimed": agent.email, "reason": reason}},
         to_agents=True,
-    )
+    ).words
 
 
 def mentioned(
@@ -309,8 +301,7 @@ def mentioned(
     by: Address,
     cause: Message,
     at: dt.datetime,
-    outcome: list[str],
-) -> None:
+) -> tuple[str, ...]:
     """``notify_mention`` to each agent an internal note mentions, who then watches the ticket.
 
     Agents only (the mention resolver refuses anyone else), each with their own signed reply
@@ -321,7 +312,7 @@ def mentioned(
     if added:
         store.add_event(ticket, "watchers", actor=by.email, at=at, message=cause, added=added)
     store.add_event(ticket, "mentioned", actor=by.email, at=at, message=cause, agents=list(agents))
-    send(
+    return send(
         app,
         renderer,
         ticket,
@@ -330,11 +321,10 @@ def mentioned(
         at=at,
         cause=cause,
         actor=by.email,
-        outcome=outcome,
         answering=last_customer_message(ticket),
         extra={"mention": {"by": by.name or by.email, "note": cause.body}},
         to_agents=True,
-    )
+    ).words
 
 
 def command_error(
@@ -346,10 +336,9 @@ def command_error(
     errors: list[dict[str, object]],
     cause: Message,
     at: dt.datetime,
-    outcome: list[str],
-) -> None:
+) -> tuple[str, ...]:
     """Tell ``agent`` which command lines failed and why; nothing of their mail was applied."""
-    send(
+    return send(
         app,
         renderer,
         ticket,
@@ -358,13 +347,12 @@ def command_error(
         at=at,
         cause=cause,
         actor="system",
-        outcome=outcome,
         kind="auto",
         automatic=True,
         answering=cause,
         extra={"errors": errors},
         to_agents=True,
-    )
+    ).words
 
 
 def answer_failed(
@@ -375,8 +363,7 @@ def answer_failed(
     agent: Address,
     cause: Message,
     at: dt.datetime,
-    outcome: list[str],
-) -> None:
+) -> tuple[str, ...]:
     """Tell ``agent`` that their public answer could not be sent (``send_error``), and why."""
     error = (
         Event.select(Event.detail)
@@ -385,7 +372,7 @@ def answer_failed(
         .first()
     )
     reason = json.loads(error.detail).get("error", "unknown") if error else "unknown"
-    send(
+    return send(
         app,
         renderer,
         ticket,
@@ -394,9 +381,8 @@ def answer_failed(
         at=at,
         cause=cause,
         actor="system",
-        outcome=outcome,
         kind="auto",
         answering=cause,
         to_agents=True,
         extra={"failure": {"reason": reason}},
-    )
+    ).words

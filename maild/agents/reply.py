@@ -1,6 +1,6 @@
 """An agent's mail applied to its ticket: the commands, and the answer sent to the customer.
 
-Runs as part of the agent hook, after the rules (which saw the mail as event ``agent_reply``), so
+Runs as part of the agents stage, after the rules (which saw the mail as event ``agent_reply``), so
 an agent's explicit command wins over an automatic rule: ``#status resolved`` stays resolved even
 though the shipped rule "Answered tickets wait for the customer" made the ticket pending.
 
@@ -15,10 +15,9 @@ invalid command send nothing to the customer.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from maild.agents import notify
 from maild.agents.commands import Commands
+from maild.agents.mail import AgentMail
 from maild.app import App
 from maild.notify.compose import OutAttachment, valid_address
 from maild.notify.templates import Renderer
@@ -31,15 +30,14 @@ from maild.store import tickets as store
 from maild.store.attachments import blob_path
 from maild.store.models import Attachment, Message, Ticket, TicketTag, Watcher
 
-if TYPE_CHECKING:
-    from maild.agents.desk import AgentMail
-    from maild.worker import StoreContext
 
-
-def apply_mail(app: App, renderer: Renderer, ctx: StoreContext, mail: AgentMail) -> None:
-    """Apply a trusted agent's mail (already stored as ``ctx.message``) to ``ctx.ticket``."""
+def apply_mail(
+    app: App, renderer: Renderer, ticket: Ticket, message: Message, mail: AgentMail
+) -> tuple[str, ...]:
+    """Apply a trusted agent's mail (already stored as ``message``) to ``ticket``; return the
+    words for the log line."""
     assert mail.commands is not None
-    ticket, message, now = ctx.ticket, ctx.message, ctx.message.created_at
+    now = message.created_at
     commands, actor, rules = mail.commands, mail.agent.email, mail.rules
     author = Address(mail.agent.email, mail.agent.name)
     if commands.errors:
@@ -58,18 +56,11 @@ def apply_mail(app: App, renderer: Renderer, ctx: StoreContext, mail: AgentMail)
                 role=mail.agent.role,
                 refused=[{"command": e.text, "needs_role": e.needs} for e in refused],
             )
-        notify.command_error(
-            app,
-            renderer,
-            ticket,
-            agent=author,
-            errors=errors,
-            cause=message,
-            at=now,
-            outcome=ctx.outcome,
+        said = notify.command_error(
+            app, renderer, ticket, agent=author, errors=errors, cause=message, at=now
         )
-        ctx.outcome.append("commands rejected")
-        return
+        return (*said, "commands rejected")
+    words: list[str] = []
     store.add_event(
         ticket,
         "answered" if mail.public else "agent_note",
@@ -83,7 +74,7 @@ def apply_mail(app: App, renderer: Renderer, ctx: StoreContext, mail: AgentMail)
     for name, value in commands.fields:
         custom_fields.set_value(ticket, name, value, actor=actor, at=now, message=message)
     if mail.mentioned:
-        notify.mentioned(
+        words += notify.mentioned(
             app,
             renderer,
             rules,
@@ -92,14 +83,15 @@ def apply_mail(app: App, renderer: Renderer, ctx: StoreContext, mail: AgentMail)
             by=author,
             cause=message,
             at=now,
-            outcome=ctx.outcome,
         )
     if mail.public:
-        if answer(app, renderer, ticket, message, author, outcome=ctx.outcome):
+        sent = answer(app, renderer, ticket, message, author)
+        words += sent.words
+        if sent.ok:
             lifecycle.record_first_response(ticket, actor=actor, at=now, message=message)
         else:  # nothing reached the customer: the agent must know
-            notify.answer_failed(
-                app, renderer, ticket, agent=author, cause=message, at=now, outcome=ctx.outcome
+            words += notify.answer_failed(
+                app, renderer, ticket, agent=author, cause=message, at=now
             )
     status = commands.status or ("open" if mail.public and ticket.status == "new" else None)
     if commands.status not in (None, "closed") and ticket.spam:
@@ -132,7 +124,7 @@ def apply_mail(app: App, renderer: Renderer, ctx: StoreContext, mail: AgentMail)
                 name=sub.name,
                 base=sub.base,
             )
-    ctx.outcome.append("agent reply" if mail.public else "agent note")
+    return (*words, "agent reply" if mail.public else "agent note")
 
 
 def _names(commands: Commands) -> set[str]:
@@ -181,9 +173,7 @@ def answer(
     ticket: Ticket,
     message: Message,
     agent: Address,
-    *,
-    outcome: list[str],
-) -> bool:
+) -> notify.Sent:
     """Send the agent's visible text to the requester and the watchers (``agent_reply``)."""
     support = app.config.support_addresses
     requester = ticket.requester
@@ -205,7 +195,6 @@ def answer(
         at=message.created_at,
         cause=message,
         actor=agent.email,
-        outcome=outcome,
         kind="agent",
         answering=notify.last_customer_message(ticket),
         agent=agent,

@@ -1,9 +1,9 @@
-"""The automatic-mail hook: acknowledge new tickets, and act on bounces of our own mail.
+"""The automatic-mail stage: acknowledge new tickets, and act on bounces of our own mail.
 
 Runs inside the worker's transaction, so the acknowledgement is queued atomically with the ticket
 (unless ``notify.acknowledge`` is off).
 Every decision not to send is recorded on the ticket with its reason. Composing runs in a
-savepoint: if it fails in a way nobody foresaw, the ticket and the customer's message are still
+savepoint (:mod:`maild.notify.queue`): if it fails in a way nobody foresaw, the ticket and the customer's message are still
 stored (with a ``mail_error`` event) instead of the whole message going to quarantine.
 
 A bounce (DSN) that threads to a ticket is recorded there as a ``bounce`` event, and the failed
@@ -17,42 +17,39 @@ its subject, the ticket's own customer. A delay warning
 from __future__ import annotations
 
 import json
-import logging
-from typing import TYPE_CHECKING
 
 from maild.app import App
 from maild.notify.compose import queue_mail
 from maild.notify.loop import refusal, suppress
+from maild.notify.queue import in_savepoint
 from maild.notify.templates import Renderer
 from maild.pipeline.addresses import Signer
 from maild.pipeline.message import Address
+from maild.stage import Outcome, Stored
 from maild.store import tickets as store
 from maild.store.models import Message, Ticket
 
-if TYPE_CHECKING:
-    from maild.worker import StoreContext
-
-log = logging.getLogger("ticketd.notify")
 DELAY_ONLY = "delivery-status: delayed"
 
 
 class AutoMail:
-    """The worker hook (``hook(ctx)``) that sends acknowledgements and records bounces."""
+    """The stage that sends acknowledgements and records bounces."""
 
     def __init__(self, app: App, renderer: Renderer | None = None) -> None:
         self.app = app
         self.renderer = renderer or Renderer(app.config.templates_dir)
 
-    def __call__(self, ctx: StoreContext) -> None:
+    def __call__(self, ctx: Stored) -> Outcome:
+        words: tuple[str, ...] = ()
         if ctx.verdict.kind == "bounce" and ctx.verdict.bounced_recipients:
-            self._bounce(ctx)
+            words += self._bounce(ctx)
         if ctx.event != "new_ticket" or ctx.ticket.spam or ctx.replied:
-            return
+            return Outcome(words)
         if not self.app.config.notify.acknowledge:
-            return
-        self._acknowledge(ctx)
+            return Outcome(words)
+        return Outcome((*words, self._acknowledge(ctx)))
 
-    def _bounce(self, ctx: StoreContext) -> None:
+    def _bounce(self, ctx: Stored) -> tuple[str, ...]:
         app, ticket, now = self.app, ctx.ticket, ctx.message.created_at
         failed = list(ctx.verdict.bounced_recipients)
         delay_only = DELAY_ONLY in ctx.verdict.reasons
@@ -85,9 +82,9 @@ class AutoMail:
             delayed=delay_only,
             **({} if verified else {"unverified": "it quotes none of our Message-IDs"}),
         )
-        ctx.outcome.append("bounce recorded")
+        return ("bounce recorded",)
 
-    def _acknowledge(self, ctx: StoreContext) -> None:
+    def _acknowledge(self, ctx: Stored) -> str:
         app, ticket, now = self.app, ctx.ticket, ctx.message.created_at
         requester = ticket.requester
         why = ctx.no_auto_mail or refusal(
@@ -103,35 +100,27 @@ class AutoMail:
                 to=requester.email,
                 reason=why,
             )
-            ctx.outcome.append(f"no ack: {why}")
-            return
-        try:
-            with app.db.atomic():  # a savepoint inside the worker's transaction
-                queue_mail(
-                    app,
-                    self.renderer,
-                    ticket,
-                    template="ack",
-                    to=[Address(requester.email, requester.name)],
-                    now=now,
-                    kind="auto",
-                    automatic=True,
-                    answering=ctx.message,
-                )
-        except Exception as exc:
-            log.exception("acknowledgement for %s-%s failed", app.config.prefix, ticket.id)
-            store.add_event(
+            return f"no ack: {why}"
+        error = in_savepoint(
+            app,
+            ticket,
+            lambda: queue_mail(
+                app,
+                self.renderer,
                 ticket,
-                "mail_error",
-                actor="system",
-                at=now,
-                message=ctx.message,
                 template="ack",
-                error=f"{type(exc).__name__}: {str(exc)[:500]}",
-            )
-            ctx.outcome.append(f"no ack: {type(exc).__name__}")
-            return
-        ctx.outcome.append("ack queued")
+                to=[Address(requester.email, requester.name)],
+                now=now,
+                kind="auto",
+                automatic=True,
+                answering=ctx.message,
+            ),
+            template="ack",
+            actor="system",
+            at=now,
+            cause=ctx.message,
+        )
+        return "ack queued" if error is None else f"no ack: {error}"
 
 
 def mailed_addresses(ticket: Ticket) -> set[str]:

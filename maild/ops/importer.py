@@ -7,7 +7,7 @@ nothing twice (and a message whose spool row is gone still meets the Message-ID 
 an interrupted import resumes with the rows it spooled but did not finish.
 
 ``--archive`` makes it history: the worker's clock reads each message's Date, so the message, the
-ticket and their events carry the original times; the only hook tags the ticket ``imported``
+ticket and their events carry the original times; the only stage tags the ticket ``imported``
 (rules, SLA policies, agents' commands and automatic mail are not run, so no mail is sent and no
 SLA starts), and at the end every imported ticket that is not closed is closed as of its last
 message, with an ``import`` audit event. Reports see the ``imported`` tag and the original dates.
@@ -31,10 +31,11 @@ from maild import spool
 from maild.app import App
 from maild.clock import FixedClock
 from maild.ops.sources import Item, not_mail
+from maild.stage import Outcome, Stored
 from maild.store import tickets as store
 from maild.store.db import write_tx
 from maild.store.models import Event, Message, SpoolEntry, Ticket, TicketTag
-from maild.worker import StoreContext, Worker, make_worker
+from maild.worker import Worker, make_worker
 
 IMPORTING = "import"  # spool status of an imported row not yet processed
 TAG = "imported"
@@ -80,15 +81,16 @@ def header_date(raw: bytes, fallback: dt.datetime) -> dt.datetime:
     return min(parsed, fallback)
 
 
-class ArchiveHook:
-    """The one hook of an archive import: tag the ticket and remember it for closing."""
+class ArchiveStage:
+    """The one stage of an archive import: tag the ticket and remember it for closing."""
 
     def __init__(self) -> None:
         self.tickets: set[int] = set()
 
-    def __call__(self, ctx: StoreContext) -> None:
-        store.add_tags(ctx.ticket, [TAG])
-        self.tickets.add(ctx.ticket.id)
+    def __call__(self, stored: Stored) -> Outcome:
+        store.add_tags(stored.ticket, [TAG])
+        self.tickets.add(stored.ticket.id)
+        return Outcome()
 
 
 class Importer:
@@ -96,14 +98,14 @@ class Importer:
         self.app = app
         self.archive = archive
         self.dry_run = dry_run
-        self.hook = ArchiveHook()
+        self.stage = ArchiveStage()
         self.worker: Worker | None = None
         self.summary = Summary()
 
     def _worker(self) -> Worker:
         if self.worker is None:
             self.worker = (
-                Worker(self.app, hooks=[self.hook]) if self.archive else make_worker(self.app)
+                Worker(self.app, stages=[self.stage]) if self.archive else make_worker(self.app)
             )
         return self.worker
 

@@ -1,6 +1,6 @@
-"""The rules hook: evaluate the rules for each stored message and apply the decision to its ticket.
+"""The rules stage: evaluate the rules for each stored message and apply the decision to its ticket.
 
-Runs inside the worker's transaction, before automatic mail, so that the ticket, its routing and
+Runs inside the worker's transaction, first of the stages (:mod:`maild.compose_stages`), so that the ticket, its routing and
 the mail the rules ask for commit together or not at all. Each applied action is an audit event
 whose actor is ``rule:NAME``. A message is evaluated against exactly one rule set: the holder's
 ``rules`` is read once per message, so a reload mid-message cannot mix two sets.
@@ -8,20 +8,18 @@ whose actor is ``rule:NAME``. A message is evaluated against exactly one rule se
 Spam (``spam: true``) is kept and closed, and gets no acknowledgement, reply, notification or
 forward. A rule's ``reply`` goes to the requester under the same loop protection as the
 acknowledgement and replaces it (the shipped rules send ``ack`` this way). Mail the rules ask for
-is composed in a savepoint: a failure is recorded on the ticket as ``mail_error`` and the rest of
-the decision still applies.
+is composed in a savepoint (:mod:`maild.notify.queue`): a failure is recorded on the ticket as
+``mail_error`` and the rest of the decision still applies.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from maild.app import App
 from maild.notify.compose import queue_mail, queue_to_agents
 from maild.notify.loop import refusal
+from maild.notify.queue import in_savepoint
 from maild.notify.recipients import resolve_targets
 from maild.notify.templates import Renderer
 from maild.pipeline.addresses import is_support_address
@@ -31,38 +29,35 @@ from maild.routing.assign import resolve_assignee
 from maild.routing.engine import Decision, RuleSet
 from maild.routing.reload import RulesHolder
 from maild.sla.lifecycle import apply_change, set_status
+from maild.stage import Outcome, Stored
 from maild.store import custom_fields
 from maild.store import tickets as store
-from maild.store.models import OutboxEntry, Ticket, TicketTag
-
-if TYPE_CHECKING:
-    from maild.worker import StoreContext
-
-log = logging.getLogger("ticketd.rules")
+from maild.store.models import OutboxEntry, TicketTag
 
 
-class RulesHook:
-    """The worker hook (``hook(ctx)``) that runs the rules for new tickets and replies."""
+class RulesStage:
+    """The stage that runs the rules for new tickets and replies."""
 
     def __init__(self, app: App, holder: RulesHolder, renderer: Renderer | None = None) -> None:
         self.app = app
         self.holder = holder
         self.renderer = renderer or Renderer(app.config.templates_dir)
 
-    def __call__(self, ctx: StoreContext) -> None:
-        if ctx.event not in ("new_ticket", "customer_reply", "agent_reply"):
-            return
+    def __call__(self, stored: Stored) -> Outcome:
+        if stored.event not in ("new_ticket", "customer_reply", "agent_reply"):
+            return Outcome()
         rules = self.holder.rules
-        view = None if ctx.event == "new_ticket" else ctx.ticket_before
-        given = store_given(rules, ctx) if ctx.source in given_fields.TRUSTED_SOURCES else {}
-        decision = rules.evaluate(ctx.event, ctx.msg, view, ctx.message.created_at, given=given)
-        store_extracted(decision, ctx)
+        view = None if stored.event == "new_ticket" else stored.ticket_before
+        given = store_given(rules, stored) if stored.source in given_fields.TRUSTED_SOURCES else {}
+        at = stored.message.created_at
+        decision = rules.evaluate(stored.event, stored.msg, view, at, given=given)
+        store_extracted(decision, stored)
         if not decision.matched_rules:
-            return
-        apply_decision(self.app, self.renderer, rules, decision, ctx)
+            return Outcome()
+        return apply_decision(self.app, self.renderer, rules, decision, stored)
 
 
-def store_given(rules: RuleSet, ctx: StoreContext) -> dict[str, str]:
+def store_given(rules: RuleSet, ctx: Stored) -> dict[str, str]:
     """The custom field values the customer gave on the web form (or an API channel sent),
     checked again against the fields declared now and stored (actor: the sender); what no longer
     fits is named in a ``fields_refused`` event. Returns the stored values, for the rules."""
@@ -88,7 +83,7 @@ def store_given(rules: RuleSet, ctx: StoreContext) -> dict[str, str]:
     return values
 
 
-def store_extracted(decision: Decision, ctx: StoreContext) -> None:
+def store_extracted(decision: Decision, ctx: Stored) -> None:
     """Custom field values found in the message, for fields the ticket has no value for yet."""
     if not decision.extracted:
         return
@@ -106,8 +101,8 @@ def store_extracted(decision: Decision, ctx: StoreContext) -> None:
 
 
 def apply_decision(
-    app: App, renderer: Renderer, rules: RuleSet, decision: Decision, ctx: StoreContext
-) -> None:
+    app: App, renderer: Renderer, rules: RuleSet, decision: Decision, ctx: Stored
+) -> Outcome:
     """Change the ticket as ``decision`` says, then queue the mail it asks for."""
     ticket, now, message = ctx.ticket, ctx.message.created_at, ctx.message
     store.add_event(
@@ -199,8 +194,7 @@ def apply_decision(
             survey=False,
             renderer=renderer,
         )
-        ctx.outcome.append(f"spam by rule {decision.spam.rule!r}")
-        return
+        return Outcome((f"spam by rule {decision.spam.rule!r}",))
     if decision.status is not None:
         set_status(
             app,
@@ -212,11 +206,15 @@ def apply_decision(
             message=message,
             renderer=renderer,
         )
+    words: list[str] = []
+    replied = False
     for reply in decision.replies:
-        _reply(app, renderer, ctx, reply.value, reply.rule)
+        if not ctx.verdict.is_robot:
+            replied = True  # the rule's reply stands in for the acknowledgement, sent or not
+            words += _reply(app, renderer, ctx, reply.value, reply.rule)
     for notify in decision.notifies:
         targets = resolve_targets(rules, ticket, notify.value.to, exclude=[ctx.actor])
-        _send(
+        words += _send(
             app,
             renderer,
             ctx,
@@ -238,13 +236,16 @@ def apply_decision(
                 to=forward.value,
                 reason=why,
             )
-            ctx.outcome.append(f"no forward to {forward.value}: {why}")
+            words.append(f"no forward to {forward.value}: {why}")
             continue
-        _send(app, renderer, ctx, "forward", [Address(forward.value)], forward.rule, kind="forward")
-    ctx.outcome.append(f"rules: {', '.join(decision.matched_rules)}")
+        words += _send(
+            app, renderer, ctx, "forward", [Address(forward.value)], forward.rule, kind="forward"
+        )
+    words.append(f"rules: {', '.join(decision.matched_rules)}")
+    return Outcome(tuple(words), replied)
 
 
-def _forward_refusal(app: App, ctx: StoreContext, address: str) -> str | None:
+def _forward_refusal(app: App, ctx: Stored, address: str) -> str | None:
     """Why a rule's forward to ``address`` must not go out for this message, or None.
 
     Forwarding the mail of the forward address itself back to it (its help desk's or its
@@ -272,16 +273,14 @@ def _forward_refusal(app: App, ctx: StoreContext, address: str) -> str | None:
     return None
 
 
-def _reply(app: App, renderer: Renderer, ctx: StoreContext, template: str, rule: str) -> None:
-    """A rule's automatic reply to the requester, under the loop protection of acknowledgements."""
+def _reply(app: App, renderer: Renderer, ctx: Stored, template: str, rule: str) -> tuple[str, ...]:
+    """A rule's automatic reply to the requester, under the loop protection of acknowledgements
+    (never to a robot's mail: the caller checks)."""
     ticket, now = ctx.ticket, ctx.message.created_at
     requester = ticket.requester
-    if ctx.verdict.is_robot:
-        return
     why = ctx.no_auto_mail or refusal(
         requester.email, support=app.config.support_addresses, config=app.config.loop, now=now
     )
-    ctx.replied = True  # the rule's reply stands in for the acknowledgement, sent or not
     if why:
         store.add_event(
             ticket,
@@ -293,9 +292,8 @@ def _reply(app: App, renderer: Renderer, ctx: StoreContext, template: str, rule:
             template=template,
             reason=why,
         )
-        ctx.outcome.append(f"no {template}: {why}")
-        return
-    _send(
+        return (f"no {template}: {why}",)
+    return _send(
         app,
         renderer,
         ctx,
@@ -310,7 +308,7 @@ def _reply(app: App, renderer: Renderer, ctx: StoreContext, template: str, rule:
 def _send(
     app: App,
     renderer: Renderer,
-    ctx: StoreContext,
+    ctx: Stored,
     template: str,
     to: list[Address],
     rule: str,
@@ -318,7 +316,7 @@ def _send(
     kind: str,
     automatic: bool = False,
     unresolved: tuple[str, ...] = (),
-) -> None:
+) -> tuple[str, ...]:
     ticket, now = ctx.ticket, ctx.message.created_at
     if unresolved:
         store.add_event(
@@ -331,14 +329,11 @@ def _send(
             reasons=list(unresolved),
         )
     if not to:
-        return
-    _in_savepoint(
-        app,
-        ticket,
-        ctx,
-        template,
-        rule,
-        lambda: (queue_mail if kind == "auto" else queue_to_agents)(
+        return ()
+
+    def queue() -> object:
+        compose = queue_mail if kind == "auto" else queue_to_agents
+        return compose(
             app,
             renderer,
             ticket,
@@ -349,27 +344,9 @@ def _send(
             automatic=automatic,
             answering=ctx.message,
             actor=f"rule:{rule}",
-        ),
-    )
-
-
-def _in_savepoint(
-    app: App, ticket: Ticket, ctx: StoreContext, template: str, rule: str, fn: Callable[[], object]
-) -> None:
-    try:
-        with app.db.atomic():
-            fn()
-    except Exception as exc:
-        log.exception("rule %r: %s mail for ticket #%s failed", rule, template, ticket.id)
-        store.add_event(
-            ticket,
-            "mail_error",
-            actor=f"rule:{rule}",
-            at=ctx.message.created_at,
-            message=ctx.message,
-            template=template,
-            error=f"{type(exc).__name__}: {str(exc)[:500]}",
         )
-        ctx.outcome.append(f"no {template}: {type(exc).__name__}")
-        return
-    ctx.outcome.append(f"{template} queued")
+
+    error = in_savepoint(
+        app, ticket, queue, template=template, actor=f"rule:{rule}", at=now, cause=ctx.message
+    )
+    return (f"{template} queued",) if error is None else (f"no {template}: {error}",)

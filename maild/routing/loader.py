@@ -7,7 +7,7 @@ names defined in one file may be used in any other. Nothing is half-loaded: all 
 are collected and raised together as :class:`RulesError`, each as ``file:line: rule 'NAME': what is
 wrong``.
 
-Each file is read by :mod:`maild.routing.yamlfile` (size limit, no anchors, aliases or tags,
+Each file is read by :mod:`maild.yamlfile` (size limit, no anchors, aliases or tags,
 bounded nesting, duplicate keys and tabs in plain words). References are checked: teams, agents,
 SLA policies and, when a set of available template names is given, templates.
 
@@ -43,7 +43,7 @@ from maild.routing.schema import (
     Team,
     Where,
 )
-from maild.routing.yamlfile import YamlProblem, read_yaml_file
+from maild.yamlfile import YamlProblem, read_yaml_file
 
 TOP_KEYS = ("agents", "teams", "fields", "statuses", "rules", "business_hours", "sla")
 RULE_KEYS = ("name", "on", "when", "then", "stop", "enabled")

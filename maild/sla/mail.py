@@ -9,21 +9,19 @@ why and the change that asked for the mail still stands.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from maild.app import App
 from maild.notify.compose import queue_mail, queue_to_agents
 from maild.notify.loop import refusal
+from maild.notify.queue import in_savepoint
 from maild.notify.recipients import resolve_targets
 from maild.notify.templates import Renderer
 from maild.pipeline.message import Address
 from maild.routing.engine import RuleSet
 from maild.store import tickets as store
 from maild.store.models import Message, Ticket
-
-log = logging.getLogger("ticketd.sla")
 
 
 def last_public_message(ticket: Ticket) -> Message | None:
@@ -161,18 +159,5 @@ def _queue(
     fn: Callable[[], object],
     done: str,
 ) -> str:
-    try:
-        with app.db.atomic():  # a savepoint inside the caller's transaction
-            fn()
-    except Exception as exc:
-        log.exception("%s mail for ticket #%s failed", template, ticket.id)
-        store.add_event(
-            ticket,
-            "mail_error",
-            actor=actor,
-            at=at,
-            template=template,
-            error=f"{type(exc).__name__}: {str(exc)[:500]}",
-        )
-        return f"{template} not queued: {type(exc).__name__}"
-    return done
+    error = in_savepoint(app, ticket, fn, template=template, actor=actor, at=at)
+    return done if error is None else f"{template} not queued: {error}"

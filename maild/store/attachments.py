@@ -8,7 +8,6 @@ and renamed into place, so a crash never leaves a half-written attachment under 
 from __future__ import annotations
 
 import hashlib
-import mimetypes
 import os
 import re
 import unicodedata
@@ -26,6 +25,8 @@ def sanitize_filename(
     name = name.replace("\\", "/").rsplit("/", 1)[-1]  # drop any directory part, Windows too
     name = _UNSAFE.sub("_", name).strip().lstrip(".").strip()
     if name in ("", "_"):
+        import mimetypes  # here: a read command (tickets show) imports this module
+
         ext = mimetypes.guess_extension(content_type.split(";")[0].strip()) or ".bin"
         name = f"attachment-{index}{ext}"
     encoded = name.encode("utf-8")

@@ -15,9 +15,10 @@ import pytest
 
 from maild import spool
 from maild.app import App
+from maild.stage import Outcome, Stored
 from maild.store.db import connection, is_sqlite
 from maild.store.models import Message, SpoolEntry, Ticket, Watcher
-from maild.worker import StoreContext, make_worker
+from maild.worker import make_worker
 from tests.agentkit import (
     ALICE,
     ALICE_ADDR,
@@ -351,25 +352,30 @@ def test_two_agents_answering_at_once_lose_nothing(app: App) -> None:
         ),
         source="pipe",
     )
-    a_inside, b_started, b_in_hooks = threading.Event(), threading.Event(), threading.Event()
+    a_inside, b_started, b_in_stages = threading.Event(), threading.Event(), threading.Event()
     errors: list[BaseException] = []
 
-    def hold(ctx: StoreContext) -> None:
+    def hold(stored: Stored) -> Outcome:
         # A stays inside its transaction until B is blocked by it (PostgreSQL: waits on the
         # ticket's row lock; SQLite: has started) or, were the lock missing, B got this far too.
         a_inside.set()
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not b_in_hooks.is_set():
+        while time.monotonic() < deadline and not b_in_stages.is_set():
             if b_started.is_set() and (is_sqlite(app.db) or _waiting_on_a_lock(app)):
                 break
             time.sleep(0.01)
+        return Outcome()
+
+    def arrive(stored: Stored) -> Outcome:
+        b_in_stages.set()
+        return Outcome()
 
     def run(
-        entry_id: int, extra: Callable[[StoreContext], None], before: threading.Event | None
+        entry_id: int, extra: Callable[[Stored], Outcome], before: threading.Event | None
     ) -> None:
         try:
             worker = make_worker(app)
-            worker.hooks.append(extra)
+            worker.stages = (*worker.stages, extra)
             if before is not None:
                 before.wait(10)
                 b_started.set()
@@ -379,7 +385,7 @@ def test_two_agents_answering_at_once_lose_nothing(app: App) -> None:
             errors.append(exc)
 
     a = threading.Thread(target=run, args=(first, hold, None))
-    b = threading.Thread(target=run, args=(second, lambda ctx: b_in_hooks.set(), a_inside))
+    b = threading.Thread(target=run, args=(second, arrive, a_inside))
     a.start()
     b.start()
     a.join(30)

@@ -90,6 +90,58 @@ def test_a_read_command_imports_no_heavy_library(instance: Path, argv: list[str]
     assert result["heavy"] == []
 
 
+# What argparse (shutil with zlib, bz2 and lzma, for the terminal's width), the signing secret
+# (secrets, random) and attachment names (mimetypes) would import: `tickets show` and `list` need
+# none of them.
+STDLIB_NOT_NEEDED = ("shutil", "bz2", "lzma", "secrets", "random", "mimetypes")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["tickets", "show", "ACME-1", "--json"], ["tickets", "list", "--json", "--limit", "50"]],
+    ids=lambda a: " ".join(a[:2]),
+)
+def test_tickets_show_and_list_import_no_standard_module_they_do_not_use(
+    instance: Path, argv: list[str]
+) -> None:
+    script = f"HEAVY = {STDLIB_NOT_NEEDED!r}\n{RUN}"
+    done = subprocess.run(
+        [sys.executable, "-c", script, *argv, "--config", str(instance)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == 0
+    json.loads(result["out"])
+    assert result["heavy"] == []
+
+
+def test_a_command_run_in_process_leaves_the_garbage_collector_as_it_found_it(
+    instance: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # main() switches the collector off while the command's modules import and freezes what they
+    # built; a caller that runs commands in its own process (the tests) gets both undone.
+    import gc
+
+    from maild.cli.main import main
+
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert main(["tickets", "show", "ACME-1", "--json", "--config", str(instance)]) == 0
+    assert json.loads(capsys.readouterr().out)["ref"] == "ACME-1"
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()
+    try:
+        assert main(["tickets", "list", "--json", "--config", str(instance)]) == 0
+        assert not gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        gc.enable()
+    with pytest.raises(SystemExit):
+        main(["tickets", "show", "--no-such-option"])
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
 def test_tickets_show_answers_while_another_process_holds_the_write_lock(instance: Path) -> None:
     # The daemon writes all the time; a read command must not queue behind it (or fail after
     # busy_timeout) just to learn that the schema is already there.

@@ -10,6 +10,7 @@ from peewee import IntegrityError
 from maild import spool
 from maild.app import App
 from maild.pipeline.addresses import Signer
+from maild.stage import Outcome
 from maild.store.models import Attachment, Event, Message, SpoolEntry, Ticket, Watcher
 from maild.store.tickets import ticket_detail
 from maild.worker import Worker, make_worker
@@ -218,12 +219,12 @@ def test_bounce_of_our_mail_lands_on_its_ticket_without_new_ticket(app: App) -> 
 
 
 def test_processing_error_is_retried_then_quarantined(app: App, monkeypatch) -> None:
-    from maild import worker as worker_module
+    from maild.store import intake
 
     def boom(*args, **kwargs):
         raise RuntimeError("simulated failure in a stage")
 
-    monkeypatch.setattr(worker_module, "find_ticket", boom)
+    monkeypatch.setattr(intake, "find_ticket", boom)
     entry_id = spool.enqueue(app.db, make_mail(), source="pipe")
     worker = make_worker(app)
     for _ in range(app.config.worker.max_attempts):
@@ -270,11 +271,11 @@ def test_crash_before_commit_leaves_message_pending_and_it_is_done_once(app: App
 
 
 def test_an_unrelated_integrity_error_is_retried_not_dropped(app: App) -> None:
-    def hook(ctx) -> None:
+    def stage(stored) -> Outcome:
         raise IntegrityError("NOT NULL constraint failed: something.else")
 
     entry_id = spool.enqueue(app.db, make_mail(), source="pipe")
-    Worker(app, hooks=[hook]).run_once(ids=[entry_id])
+    Worker(app, stages=[stage]).run_once(ids=[entry_id])
     entry = SpoolEntry.get_by_id(entry_id)
     assert entry.status == "pending", entry.result
     assert "IntegrityError" in (entry.last_error or "")

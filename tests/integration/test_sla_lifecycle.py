@@ -235,7 +235,7 @@ def test_the_sweep_adopts_tickets_made_without_the_sla_hook(app: App, tmp_path: 
     cli = Cli(app, write_config(app, tmp_path))
     entry = spool.enqueue(app.db, make_mail(), source="pipe")
     app.clock = FixedClock(T0)
-    Worker(app, hooks=[]).run_once(ids=[entry])  # as a ticket stored before SLAs were set up
+    Worker(app, stages=()).run_once(ids=[entry])  # as a ticket stored before SLAs were set up
     (ticket,) = Ticket.select()
     assert ticket.sla_policy is None
     assert cli.sla_check(T0 + MIN) == [f"ACME-{ticket.id}: sla policy standard"]

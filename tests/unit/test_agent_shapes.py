@@ -18,9 +18,9 @@ import pytest
 from maild.agents.commands import parse_commands
 from maild.pipeline.parse import parse_message
 from maild.pipeline.quotes import REPLY_MARKER
+from maild.pipeline.reply import reply_text
 from maild.routing.engine import RuleSet
 from maild.routing.schema import Agent
-from maild.worker import reply_text
 from tests.mailgen import make_mail
 
 DATA = Path(__file__).resolve().parents[1] / "corpus" / "data" / "replies" / "talon"

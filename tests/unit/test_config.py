@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
 
-from maild.config import load_config, read_secret
+from maild.config import _SLOW, _parse_fast, load_config, read_secret
 from maild.errors import ConfigError
 
 MINIMAL = "instance:\n  ticket_prefix: ACME\n  support_addresses: [support@example.com]\n"
@@ -64,6 +65,54 @@ def test_yaml_syntax_and_duplicate_keys(tmp_path: Path) -> None:
         load_config(write(tmp_path, "instance:\n  bad: : value: [\n  x: 1\n"))
     with pytest.raises(ConfigError, match="invalid YAML"):
         load_config(write(tmp_path, MINIMAL + "smtp_in: {}\nsmtp_in: {}\n"))
+
+
+def lines_of(data: object) -> object:
+    """The data with ruamel's line records: what error messages (file:line) are made from."""
+    if isinstance(data, dict):
+        return {k: (data.lc.key(k), lines_of(v)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [(data.lc.item(i), lines_of(v)) for i, v in enumerate(data)]
+    return data
+
+
+SHIPPED = (Path(__file__).resolve().parents[2] / "config.yaml").read_text()
+MAILBOXES = MINIMAL + (
+    "imap:\n  mailboxes:\n    - {name: inbox, host: imap.example.com, port: 993}\n"
+    "    - name: second\n      folders: [INBOX, 'Support']\n      verify: NO\n"
+    "http: {dashboard_users: {alice: 'x'}, trusted_proxies: [10.0.0.0/8], link_days: 1.5e1}\n"
+)
+
+
+@pytest.mark.parametrize("text", [SHIPPED, MAILBOXES], ids=["shipped", "mailboxes"])
+def test_the_fast_reader_gives_what_the_round_trip_loader_gives(text: str) -> None:
+    fast = _parse_fast(text)
+    assert fast is not _SLOW  # read by the C parser
+    slow = YAML(typ="rt").load(text)
+    assert fast == slow
+    assert lines_of(fast) == lines_of(slow)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "smtp_in: &in {port: 2626}\nsmtp_out: {port: *in}\n",  # anchors and aliases
+        "base: &b {port: 2626}\n",  # an anchor alone
+        "smtp_in:\n  <<: {port: 2626}\n",  # a merge key
+        "smtp_in: !!map {port: 2626}\n",  # a tag
+    ],
+)
+def test_yaml_the_fast_reader_refuses_is_read_as_before(tmp_path: Path, extra: str) -> None:
+    assert _parse_fast(MINIMAL + extra) is _SLOW
+    text = MINIMAL + extra
+    if "base:" in text:
+        with pytest.raises(ConfigError, match=r"config\.yaml:4: base: unknown key"):
+            load_config(write(tmp_path, text))
+    elif "*in" in text:
+        with pytest.raises(ConfigError, match=r"smtp_out\.port: expected a whole number"):
+            load_config(write(tmp_path, text))
+    else:
+        assert load_config(write(tmp_path, text)).smtp_in.port == 2626
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from maild.routing.policies import line_of
-from maild.routing.yamlfile import YamlProblem, read_yaml_text
+from maild.yamlfile import YamlProblem, read_yaml_text
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,7 @@
-"""Reading one rules file safely and fast: YAML text to mappings and lists that know their lines.
+"""Reading one YAML file safely and fast: YAML text to mappings and lists that know their lines.
+
+Used for the rules files (``maild.routing.loader``) and, as the fast path, for config.yaml
+(``maild.config``, which reads a file this refuses with ruamel's own round-trip loader).
 
 Policy for a file the daemon reads while running: at most MAX_FILE_BYTES; anchors, aliases and
 explicit tags are refused (aliases are how "billion laughs" documents expand, and rules never need
