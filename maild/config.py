@@ -188,6 +188,14 @@ class HealthConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class WebhookDeliveryConfig:
+    first_retry_seconds: float = 10.0  # the first retry of a delivery; it doubles after each ...
+    max_retry_seconds: float = 3600.0  # ... up to this (a 429's Retry-After is honoured)
+    max_in_flight: int = 32  # deliveries under way at once (one per target and ticket)
+    poll_seconds: float = 1.0  # how often new events and due retries are looked for
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     instance: InstanceConfig = dataclasses.field(default_factory=InstanceConfig)
     database: DatabaseConfig = dataclasses.field(default_factory=DatabaseConfig)
@@ -205,6 +213,12 @@ class Config:
     http: HttpConfig = dataclasses.field(default_factory=HttpConfig)
     threading: ThreadingConfig = dataclasses.field(default_factory=ThreadingConfig)
     health: HealthConfig = dataclasses.field(default_factory=HealthConfig)
+    # Signed outbound webhooks {name, url, events, secret_env|secret_file, format, allow_private,
+    # include_notes, timeout_seconds, max_attempts}: validated by maild.webhooks.targets.
+    webhooks: tuple[dict[str, Any], ...] = ()
+    webhook_delivery: WebhookDeliveryConfig = dataclasses.field(
+        default_factory=WebhookDeliveryConfig
+    )
     rules_dir: Path = Path("./rules")
     templates_dir: Path = Path("./templates")
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -22,6 +22,7 @@ from maild.jobs.runner import Jobs
 from maild.ops.heartbeat import WorkerBeat, forget, forget_dead_workers
 from maild.outbox.sender import start_sender_thread
 from maild.routing.reload import RulesHolder
+from maild.webhooks.sender import load_targets, start_webhook_thread
 from maild.worker import make_worker
 
 log = logging.getLogger("ticketd")
@@ -35,6 +36,7 @@ class Daemon:
         self.wake = threading.Event()
         self.reload = threading.Event()
         self.outbox_wake = threading.Event()  # the worker queued mail: send it now
+        self.webhook_wake = threading.Event()  # the worker wrote events: tell the webhooks
         self.threads: list[threading.Thread] = []
         self.stoppers: list[Callable[[], None]] = []
         # Named threads whose death means the daemon is broken (the systemd watchdog stops).
@@ -45,6 +47,8 @@ class Daemon:
         # reported before anything listens.
         self.rules = RulesHolder.open(app.config.rules_dir, app.config.templates_dir)
         parse_mailboxes(app.config.imap.mailboxes, app.config.source)
+        # A hook or channel with a missing secret or a refused URL stops the start (exit 78).
+        self.webhook_targets = load_targets(app.config)
         if app.config.http.enabled:
             from maild.web.ratelimit import check_rates
 
@@ -54,6 +58,7 @@ class Daemon:
         self.stop.set()
         self.wake.set()
         self.outbox_wake.set()
+        self.webhook_wake.set()
 
     def request_reload(self, *_args: object) -> None:
         self.reload.set()
@@ -92,6 +97,9 @@ class Daemon:
             self.parts["http"] = lambda: bool(web.thread is not None and web.thread.is_alive())
         self.threads.extend(start_imap_threads(app, self.stop, self.wake.set))
         self.threads.extend(start_sender_thread(app, self.stop, self.outbox_wake))
+        self.threads.extend(
+            start_webhook_thread(app, self.webhook_targets, self.stop, self.webhook_wake)
+        )
         self.threads.extend(self.jobs().start(self.stop))
         for thread in self.threads:
             self.parts[thread.name] = thread.is_alive
@@ -121,6 +129,7 @@ class Daemon:
                 try:
                     if worker.run_once(limit=50, stop=self.stop):
                         self.outbox_wake.set()
+                        self.webhook_wake.set()
                 except Exception:  # a database outage: log, wait, try again
                     log.exception("worker pass failed")
                 self.alive()  # the loop turns: a database outage shows in health, not here

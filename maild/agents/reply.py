@@ -174,7 +174,17 @@ def answer(
     message: Message,
     agent: Address,
 ) -> notify.Sent:
-    """Send the agent's visible text to the requester and the watchers (``agent_reply``)."""
+    """Send the agent's visible text to the requester and the watchers (``agent_reply``).
+
+    A ticket that came in through a Slack channel or an API channel with a ``reply_url`` gets
+    the answer there instead (maild.webhooks.queue fans the ``answered`` event out to it).
+    """
+    from maild.webhooks.channels import answers_over_http
+    from maild.webhooks.queue import origin
+
+    came = origin(ticket) if app.config.http.channels else None
+    if came is not None and answers_over_http(app.config, came.channel):
+        return notify.Sent(True, (f"answer goes back to channel {came.channel}",))
     support = app.config.support_addresses
     requester = ticket.requester
     skip = {requester.email.lower(), agent.email.lower()}

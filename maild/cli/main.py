@@ -34,6 +34,7 @@ COMMANDS = (
     "privacy",
     "links",
     "passwd",
+    "webhooks",
 )
 # A command whose module has another name (``import`` is a Python keyword).
 MODULES = {"import": "archive_import"}

@@ -99,7 +99,9 @@ def display_name(name: str) -> str:
 
 def valid_address(address: str) -> bool:
     """True for a plain ``local@domain`` we are willing to put in an envelope and a header."""
-    local = address.rpartition("@")[0]
+    local, _, domain = address.rpartition("@")
+    if domain.lower().endswith(".invalid"):  # RFC 6761: never delivered (Slack requesters)
+        return False
     return len(address) <= 254 and len(local) <= 64 and bool(_ADDR_SPEC.fullmatch(address))
 
 

@@ -184,6 +184,18 @@ class Renderer:
             raise TemplateFailure(f"{error}; the shipped default failed too: {exc}") from exc
         return Rendered(text, html, error)
 
+    def render_file(self, filename: str, context: dict[str, Any]) -> tuple[str, str | None]:
+        """One template file (e.g. ``webhook_slack.mrkdwn.j2``) with the same fallback as
+        :meth:`render`: the text, and why the admin's copy was not used (or None)."""
+        try:
+            return _capped(self.custom.get_template(filename), context), None
+        except Exception as exc:  # the admin's copy failed: the shipped default renders instead
+            error = f"template {filename!r}: {type(exc).__name__}: {str(exc)[:500]}"
+        try:
+            return _capped(self.default.get_template(filename), context), error
+        except Exception as exc:
+            raise TemplateFailure(f"{error}; the shipped default failed too: {exc}") from exc
+
     @staticmethod
     def _render(
         env: ImmutableSandboxedEnvironment, name: str, context: dict[str, Any]

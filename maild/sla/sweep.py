@@ -231,6 +231,8 @@ class Sweep:
                 policy=policy.name,
                 step=key,
                 due=iso(at),
+                target=step.target,
+                breach=step.breach,
                 changes=changes,
                 notified=said,
             )

@@ -329,6 +329,37 @@ class StatusLinkRevocation(BaseModel):
     revoked_at = DateTimeField()
 
 
+class WebhookPending(BaseModel):
+    """An audit event that outside systems may hear of, written in the transaction of the event
+    itself; the webhook sender turns it into deliveries (one per interested target) and deletes
+    it, so a crash in between repeats the fan-out, never skips it."""
+
+    id = AutoField()
+    event = ForeignKeyField(Event, backref="webhook_pending", on_delete="CASCADE")
+
+
+class WebhookDelivery(BaseModel):
+    """One signed POST to one target (a ``webhooks:`` entry, a Slack thread or an API channel's
+    ``reply_url``). Deliveries of one target for one ticket go out in id order; a redelivery
+    keeps ``webhook_id``. status: ``queued``, ``sent`` or ``failed`` (with the last answer)."""
+
+    id = AutoField()
+    target = CharField(max_length=120)  # hook:NAME | slack:CHANNEL | reply:CHANNEL
+    event = CharField(max_length=40)  # ticket.created, message.created, ...
+    ticket = IntegerField(null=True)
+    webhook_id = CharField(max_length=64, unique=True)
+    body = BlobField()
+    status = CharField(max_length=10, default="queued", index=True)
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField(default=utcnow)
+    claimed_by = CharField(max_length=200, null=True)
+    claimed_until = DateTimeField(null=True)
+    last_status = IntegerField(null=True)  # the receiver's last HTTP status, if it answered
+    last_error = TextField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    sent_at = DateTimeField(null=True)
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     SchemaVersion,
     Contact,
@@ -351,6 +382,8 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     OpsTally,
     ApiIntake,
     StatusLinkRevocation,
+    WebhookPending,
+    WebhookDelivery,
 )
 
 __all__ = ["SQL", "database_proxy", "utcnow"]

@@ -20,6 +20,25 @@ from maild.store.models import (
     TicketField,
     TicketTag,
     Watcher,
+    WebhookPending,
+)
+
+# Audit actions that outside systems may hear of (maild.webhooks.events maps them to events).
+WEBHOOK_ACTIONS = frozenset(
+    {
+        "created",
+        "message",
+        "answered",
+        "agent_note",
+        "status",
+        "priority",
+        "team",
+        "assignee",
+        "tag_added",
+        "tag_removed",
+        "escalation",
+        "satisfaction",
+    }
 )
 
 STATUSES = ("new", "open", "pending", "resolved", "closed")
@@ -49,8 +68,12 @@ def add_event(
     message: Message | None = None,
     **detail: Any,
 ) -> Event:
-    """Append to the audit trail (rows are never updated or deleted by ticketd)."""
-    return Event.create(
+    """Append to the audit trail (rows are never updated or deleted by ticketd).
+
+    An action in :data:`WEBHOOK_ACTIONS` also leaves a ``WebhookPending`` row in the same
+    transaction, so no event that webhooks report is lost to a crash (maild.webhooks.queue).
+    """
+    event = Event.create(
         ticket=ticket,
         action=action,
         actor=actor,
@@ -58,6 +81,9 @@ def add_event(
         message=message,
         detail=json.dumps(detail, default=str, ensure_ascii=False),
     )
+    if action in WEBHOOK_ACTIONS:
+        WebhookPending.create(event=event)
+    return event
 
 
 def set_field(
@@ -186,35 +212,39 @@ def ticket_summary(ticket: Ticket, prefix: str) -> dict[str, Any]:
     return data
 
 
+def message_json(m: Message) -> dict[str, Any]:
+    """One message as ``tickets show --json`` and the webhook payloads show it."""
+    return {
+        "id": m.id,
+        "direction": m.direction,
+        "kind": m.kind,
+        "from": m.from_addr,
+        "from_name": m.from_name,
+        "to": json.loads(m.to_addrs),
+        "cc": json.loads(m.cc_addrs),
+        "subject": m.subject,
+        "body": m.body,
+        "message_id": m.message_id,
+        "classification": m.classification,
+        "created_at": iso(m.created_at),
+        "attachments": [
+            {
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+                "sha256": a.sha256,
+                "inline": a.inline,
+            }
+            for a in m.attachments.order_by(Attachment.id)
+        ],
+    }
+
+
 def ticket_detail(ticket: Ticket, prefix: str) -> dict[str, Any]:
     """``tickets show --json``: the summary plus messages and the audit trail."""
     data = ticket_summary(ticket, prefix)
     data["messages"] = [
-        {
-            "id": m.id,
-            "direction": m.direction,
-            "kind": m.kind,
-            "from": m.from_addr,
-            "from_name": m.from_name,
-            "to": json.loads(m.to_addrs),
-            "cc": json.loads(m.cc_addrs),
-            "subject": m.subject,
-            "body": m.body,
-            "message_id": m.message_id,
-            "classification": m.classification,
-            "created_at": iso(m.created_at),
-            "attachments": [
-                {
-                    "filename": a.filename,
-                    "content_type": a.content_type,
-                    "size": a.size,
-                    "sha256": a.sha256,
-                    "inline": a.inline,
-                }
-                for a in m.attachments.order_by(Attachment.id)
-            ],
-        }
-        for m in ticket.messages.order_by(Message.created_at, Message.id)
+        message_json(m) for m in ticket.messages.order_by(Message.created_at, Message.id)
     ]
     data["events"] = [
         {

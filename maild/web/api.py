@@ -43,6 +43,7 @@ from maild.web.inbound import (
 )
 from maild.web.middleware import client_ip
 from maild.web.ratelimit import Limiter, admit
+from maild.webhooks.channels import kind_of
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -52,14 +53,12 @@ def load_channels(config: Config) -> dict[str, str]:
     tokens: dict[str, str] = {}
     for i, entry in enumerate(config.http.channels):
         key = f"http.channels[{i}]"
-        unknown = set(entry) - {"name", "token_env", "token_file"}
-        if unknown:
-            raise ConfigError(
-                f"{key}: unknown key {sorted(unknown)[0]} (known: name, token_env, token_file)"
-            )
+        kind = kind_of(entry, key)  # unknown keys of either kind are refused here
         name = entry.get("name")
         if not isinstance(name, str) or not NAME_RE.match(name):
             raise ConfigError(f"{key}.name: give a name of lower-case letters, digits, - and _")
+        if kind == "slack":  # no bearer token: Slack signs its requests (maild.web.slack)
+            continue
         env, file = entry.get("token_env"), entry.get("token_file")
         if bool(env) == bool(file):
             raise ConfigError(f"{key}: give token_env or token_file (one of them)")
@@ -117,7 +116,14 @@ def _uploads(data: dict[str, Any]) -> list[Upload]:
 
 
 def store(
-    db: Database, raw: bytes, *, channel: str, external_id: str, mail_from: str, rcpt: str
+    db: Database,
+    raw: bytes,
+    *,
+    channel: str,
+    external_id: str,
+    mail_from: str,
+    rcpt: str,
+    source: str = "api",
 ) -> tuple[int, bool]:
     """Spool ``raw`` and remember (channel, external_id) in one transaction: (spool id, duplicate)."""
     db.connect(reuse_if_open=True)
@@ -134,10 +140,10 @@ def store(
                 return seen.spool_id, True
             spool_id = spool.add(
                 raw,
-                source="api",
+                source=source,
                 mail_from=mail_from,
                 rcpt_tos=[rcpt],
-                source_ref=f"api:{channel}:{external_id}"[:500],
+                source_ref=f"{source}:{channel}:{external_id}"[:500],
             )
             ApiIntake.create(channel=channel, external_id=external_id, spool_id=spool_id)
             return spool_id, False

@@ -37,6 +37,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "maild.web.home",
     "maild.web.form",
     "maild.web.api",
+    "maild.web.slack",
     "maild.web.status",
     "maild.web.ops",
     "maild.web.dashboard",

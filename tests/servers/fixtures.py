@@ -16,7 +16,20 @@ import pytest
 
 from tests.servers.daemon import DaemonProcess
 from tests.servers.dovecot import Dovecot, available
+from tests.servers.receiver import Receiver
 from tests.servers.relay import Relay
+
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on loopback that verifies signatures (tests/servers/receiver.py)."""
+    server = Receiver(WEBHOOK_SECRET).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -1,0 +1,185 @@
+"""The delivery queue: pending events become one delivery per interested target.
+
+``store.add_event`` leaves a ``WebhookPending`` row in the transaction of every event that
+webhooks report; :func:`fan_out` reads them in id order and, in one transaction, writes a
+``WebhookDelivery`` per target that wants the event and deletes the pending rows. A crash before
+that commit repeats the fan-out; after it the deliveries are durable, so ``kill -9`` loses
+nothing. With no target configured the pending rows are simply deleted.
+
+Targets: every ``webhooks:`` entry whose ``events`` list the event (internal notes only with
+``include_notes``); for a ticket that came in through an API channel with a ``reply_url``, the
+agents' answers; for a ticket that came from Slack, the agents' answers and status changes, as a
+``chat.postMessage`` body into its thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from maild.app import App
+from maild.store.db import is_sqlite, write_tx
+from maild.store.models import ApiIntake, Event, Message, Ticket, WebhookDelivery, WebhookPending
+from maild.webhooks.events import Described, describe, encode, first_message, payload
+from maild.webhooks.targets import Target
+
+log = logging.getLogger("ticketd.webhooks")
+SLACK_TEMPLATE = "webhook_slack.mrkdwn.j2"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a ticket came in, when it was an HTTP channel."""
+
+    channel: str
+    slack_channel: str | None = None  # Slack's channel id and the thread's ts, for Slack
+    thread_ts: str | None = None
+
+
+def new_webhook_id() -> str:
+    return f"msg_{secrets.token_hex(12)}"
+
+
+def origin(ticket: Ticket) -> Origin | None:
+    """The channel the ticket's first message came through (API intake rows outlive the spool)."""
+    first = first_message(ticket)
+    if first is None or first.spool_entry is None:
+        return None
+    intake = ApiIntake.get_or_none(ApiIntake.spool_id == first.spool_entry)
+    if intake is None:
+        return None
+    # A Slack ticket's first Message-ID is slack.<name>.<channel id>.<ts>@domain (maild.web.slack).
+    local = first.message_id.partition("@")[0]
+    parts = local.split(".", 3)
+    if parts[0] == "slack" and len(parts) == 4 and parts[1] == intake.channel:
+        return Origin(intake.channel, parts[2], parts[3].replace("-", "."))
+    return Origin(intake.channel)
+
+
+def slack_text(
+    app: App, renderer: Any, described: Described, data: dict[str, Any], ticket, message
+) -> str:
+    """The admin's Slack template (``templates/webhook_slack.mrkdwn.j2``) for one event."""
+    from maild.notify.compose import context
+
+    changes = []
+    for name, change in (data.get("changes") or {}).items():
+        if "old" in change:
+            changes.append(f"{name} {change['old'] or '-'} → {change['new'] or '-'}")
+        else:
+            for which, tags in change.items():
+                changes.append(f"tag {which} {', '.join(str(t) for t in tags)}")
+    sla = data.get("sla") or {}
+    ctx = context(app, ticket, message)
+    ctx["event"] = {
+        "name": described.name,
+        "actor": data["actor"],
+        "note": described.note,
+        "changes": changes,
+        "sla": f"{sla.get('policy')}: {sla.get('step')}" if sla else "",
+        "rating": (data.get("satisfaction") or {}).get("rating") or "",
+    }
+    text, error = renderer.render_file(SLACK_TEMPLATE, ctx)
+    if error:
+        log.warning("%s; the shipped default was used", error)
+    return text.strip()
+
+
+class FanOut:
+    """Turns pending events into deliveries for the configured targets."""
+
+    def __init__(self, app: App, hooks: Sequence[Target], channels: dict[str, Target]) -> None:
+        from maild.notify.templates import Renderer
+
+        self.app = app
+        self.hooks = tuple(hooks)
+        self.channels = channels
+        self.renderer = Renderer(app.config.templates_dir)
+
+    def run_once(self, limit: int = 500) -> int:
+        """Fan out up to ``limit`` pending events; return how many deliveries were written."""
+        written = 0
+        with write_tx(self.app.db):
+            query = WebhookPending.select().order_by(WebhookPending.id).limit(limit)
+            if not is_sqlite(self.app.db):
+                query = query.for_update(skip_locked=True)
+            rows = list(query)
+            if not rows:
+                return 0
+            if self.hooks or self.channels:
+                ids = [r.event_id for r in rows]
+                events = {e.id: e for e in Event.select().where(Event.id.in_(ids))}
+                for row in rows:
+                    event = events.get(row.event_id)
+                    if event is not None:
+                        written += self._deliveries(event)
+            WebhookPending.delete().where(WebhookPending.id.in_([r.id for r in rows])).execute()
+        return written
+
+    def _deliveries(self, event: Event) -> int:
+        message = Message.get_or_none(Message.id == event.message_id) if event.message_id else None
+        detail = json.loads(event.detail or "{}")
+        described = describe(event.action, detail, message.kind if message else None)
+        if described is None:
+            return 0
+        ticket = Ticket.get_by_id(event.ticket_id)
+        if described.name == "ticket.created" and message is None:
+            message = first_message(ticket)
+        data: dict[str, Any] | None = None
+        body_json: bytes | None = None
+        count = 0
+        now = self.app.clock.now()
+
+        def add(target: str, body: bytes) -> None:
+            nonlocal count
+            WebhookDelivery.create(
+                target=target,
+                event=described.name,
+                ticket=ticket.id,
+                webhook_id=new_webhook_id(),
+                body=body,
+                created_at=now,
+                next_attempt_at=now,
+            )
+            count += 1
+
+        for hook in self.hooks:
+            if described.name not in hook.events or (described.note and not hook.include_notes):
+                continue
+            if data is None:
+                data = payload(described, event, ticket, message, self.app.config.prefix)
+            if hook.format == "slack":
+                text = slack_text(self.app, self.renderer, described, data, ticket, message)
+                blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]
+                add(hook.key, encode({"text": text, "blocks": blocks}))
+            else:
+                body_json = body_json or encode(data)
+                add(hook.key, body_json)
+        if self.channels and (described.answer or described.status):
+            found = origin(ticket)
+            if found is not None:
+                count += self._to_channel(found, described, event, ticket, message, add)
+        return count
+
+    def _to_channel(self, found: Origin, described, event, ticket, message, add) -> int:
+        slack = self.channels.get(f"slack:{found.channel}")
+        if slack is not None and found.thread_ts:
+            if described.answer and message is not None:
+                text = message.body
+            elif described.status:
+                text = f"Status: {described.status}"
+            else:
+                return 0
+            post = {"channel": found.slack_channel, "thread_ts": found.thread_ts, "text": text}
+            add(slack.key, encode(post))
+            return 1
+        reply = self.channels.get(f"reply:{found.channel}")
+        if reply is not None and described.answer:
+            data = payload(described, event, ticket, message, self.app.config.prefix)
+            add(reply.key, encode(data))
+            return 1
+        return 0
