@@ -91,7 +91,7 @@ class Daemon:
         if app.config.http.enabled:
             from maild.web.server import WebServer
 
-            web = WebServer(app, wake=self.wake.set)
+            web = WebServer(app, wake=self.wake.set, rules=self.rules)
             web.start()
             self.stoppers.append(web.stop)
             self.parts["http"] = lambda: bool(web.thread is not None and web.thread.is_alive())

@@ -45,6 +45,7 @@ class Stored:
     message: Message
     event: str  # one of EVENTS
     actor: str
+    source: str = ""  # the spool row's source: smtp | imap | pipe | import | web | api
     created: bool = False  # the message opened its ticket
     ticket_before: TicketView | None = None  # the ticket as it was before this message
     agent: AgentMail | None = None  # the From is an agent's: trusted or a forgery (maild.agents)

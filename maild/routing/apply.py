@@ -24,6 +24,7 @@ from maild.notify.recipients import resolve_targets
 from maild.notify.templates import Renderer
 from maild.pipeline.addresses import is_support_address
 from maild.pipeline.message import Address
+from maild.routing import given_fields
 from maild.routing.assign import resolve_assignee
 from maild.routing.engine import Decision, RuleSet
 from maild.routing.reload import RulesHolder
@@ -47,17 +48,46 @@ class RulesStage:
             return Outcome()
         rules = self.holder.rules
         view = None if stored.event == "new_ticket" else stored.ticket_before
+        given = store_given(rules, stored) if stored.source in given_fields.TRUSTED_SOURCES else {}
+        at = stored.message.created_at
         decision = rules.evaluate(
             stored.event,
             stored.msg,
             view,
-            stored.message.created_at,
+            at,
+            given=given,
             authserv_id=self.app.config.agents.authserv_id or "",
         )
         store_extracted(decision, stored)
         if not decision.matched_rules:
             return Outcome()
         return apply_decision(self.app, self.renderer, rules, decision, stored)
+
+
+def store_given(rules: RuleSet, ctx: Stored) -> dict[str, str]:
+    """The custom field values the customer gave on the web form (or an API channel sent),
+    checked again against the fields declared now and stored (actor: the sender); what no longer
+    fits is named in a ``fields_refused`` event. Returns the stored values, for the rules."""
+    given = given_fields.decode(ctx.msg.raw)
+    if not given:
+        return {}
+    values, refused = given_fields.recheck(rules.fields, given)
+    at = ctx.message.created_at
+    for name, value in values.items():
+        custom_fields.set_value(
+            ctx.ticket, name, value, actor=ctx.actor, at=at, message=ctx.message, via=ctx.source
+        )
+    if refused:
+        store.add_event(
+            ctx.ticket,
+            "fields_refused",
+            actor="system",
+            at=at,
+            message=ctx.message,
+            via=ctx.source,
+            refused=refused,
+        )
+    return values
 
 
 def store_extracted(decision: Decision, ctx: Stored) -> None:

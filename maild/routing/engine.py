@@ -205,13 +205,22 @@ class RuleSet:
         now: dt.datetime,
         *,
         authserv_id: str = "",
+        given: Mapping[str, str] | None = None,
     ) -> Decision:
-        """Run the rules for ``event`` over ``msg`` (and the ticket, for replies) at ``now``."""
+        """Run the rules for ``event`` over ``msg`` (and the ticket, for replies) at ``now``.
+
+        ``given``: custom field values the customer gave with the message (the web form); the
+        rules see them like values extracted from the mail, and they win over extraction."""
         if event not in EVENTS:
             raise ValueError(f"unknown event {event!r} (known: {', '.join(EVENTS)})")
         ctx = MatchContext(msg, ticket, now, self.business_hours, authserv_id=authserv_id)
+        found: dict[str, str] = {}
         if self._extracting:
-            ctx.extracted = extract_fields(self._extracting, msg, ctx.search, MAX_TEXT_CHARS)
+            found = extract_fields(self._extracting, msg, ctx.search, MAX_TEXT_CHARS)
+            ctx.extracted = found
+        if given:
+            found = {k: v for k, v in found.items() if k not in given}
+            ctx.extracted = {**found, **given}
         plan = self._plans[event]
         run = plan.run(ctx)
         merger = _Merger()
@@ -228,9 +237,9 @@ class RuleSet:
             msg, ticket, now, self.business_hours, extracted=ctx.extracted, authserv_id=authserv_id
         )
         decision = merger.decision(event, LazyTrace(plan, run, explain.context), ctx.timeouts)
-        if not ctx.extracted:
+        if not found:
             return decision
-        return replace(decision, extracted=tuple(sorted(ctx.extracted.items())))
+        return replace(decision, extracted=tuple(sorted(found.items())))
 
     @cached_property
     def _extracting(self) -> tuple[FieldDef, ...]:

@@ -110,8 +110,8 @@ def undeclared(values: Iterable[tuple[str, str]], fields: Mapping[str, FieldDef]
 
 def form_fields(fields: Mapping[str, FieldDef]) -> list[dict[str, Any]]:
     """The fields the web form shows (``on_form`` or ``required_on_form``), in declared order:
-    ``{name, label, type, values, required}`` each. The form (issue 14) renders these and passes
-    what was posted to :func:`form_values`."""
+    ``{name, label, type, values, required}`` each. The form (:mod:`maild.web.form`) renders
+    these and passes what was posted to :func:`form_values`."""
     return [
         {
             "name": f.name,
@@ -129,7 +129,8 @@ def form_values(
     fields: Mapping[str, FieldDef], posted: Mapping[str, str]
 ) -> tuple[dict[str, str], dict[str, str]]:
     """``(values to store, errors by field name)`` for what the form posted; fields the form
-    does not show are ignored, a required field left empty is an error."""
+    does not show are ignored, a required field left empty is an error. Errors name the field
+    by its label (``Order: 'seven' is not a number``)."""
     values: dict[str, str] = {}
     errors: dict[str, str] = {}
     for defn in fields.values():
@@ -142,7 +143,9 @@ def form_values(
             continue
         stored, problem = coerce(defn, raw)
         if problem is not None or stored is None:
-            errors[defn.name] = problem or "invalid"
+            # The form shows labels, so the error names the field by its label too.
+            why = (problem or "invalid").removeprefix(f"{defn.name}: ")
+            errors[defn.name] = f"{defn.label or defn.name}: {why}"
         else:
             values[defn.name] = stored
     return values, errors

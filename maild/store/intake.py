@@ -232,6 +232,7 @@ def _store(
         message=message,
         event=event,
         actor=actor,
+        source=entry.source,
         created=created,
         ticket_before=before,
         agent=author,

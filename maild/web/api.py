@@ -2,10 +2,12 @@
 
 A channel is ``{name, token_env | token_file}`` in ``http.channels``; its client sends
 ``Authorization: Bearer <token>`` and a JSON object ``{external_id, from: {email, name}, subject,
-text, ticket (optional REF), attachments: [{filename, content_type, data (base64)}]}``. The answer
+text, ticket (optional REF), fields (optional {name: value} of custom fields), attachments:
+[{filename, content_type, data (base64)}]}``. The answer
 is ``202 {"spool_id": N}`` once the message is committed (source ``api``); the same channel's
 ``external_id`` again is ``200 {"duplicate": true}`` and stored once. Errors are JSON
-``{"error": "..."}``: 400 bad JSON or fields, 401 token, 413 size, 415 not JSON, 429 rate.
+``{"error": "..."}``: 400 bad JSON or fields (with ``fields: {name: why}`` for custom fields
+that are not declared or do not fit their type), 401 token, 413 size, 415 not JSON, 429 rate.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from maild import spool
 from maild.config import Config, read_secret, resolve_path
 from maild.errors import ConfigError
 from maild.pipeline.addresses import Signer
+from maild.routing import given_fields
 from maild.store.db import write_tx
 from maild.store.models import ApiIntake, Ticket
 from maild.web.context import WebContext
@@ -185,6 +188,11 @@ def routes(ctx: WebContext) -> list[web.AbstractRouteDef]:
             uploads = _uploads(data)
         except InputError as exc:
             raise web.HTTPBadRequest(text=str(exc)) from None
+        given, field_errors = given_fields.checked_values(ctx.fields(), data.get("fields"))
+        if field_errors:
+            return web.json_response(
+                {"error": "; ".join(field_errors.values()), "fields": field_errors}, status=400
+            )
         try:
             check_uploads(uploads, app.config)
         except InputError as exc:
@@ -217,6 +225,7 @@ def routes(ctx: WebContext) -> list[web.AbstractRouteDef]:
             client=client_ip(request),
             uploads=uploads,
             message_id=f"api.{channel}.{digest}@{domain}",
+            fields=given,
         )
         if len(raw) > app.config.smtp_in.max_message_bytes:
             raise web.HTTPRequestEntityTooLarge(

@@ -1,6 +1,7 @@
 """What every route module gets: the App, the page renderer, the spool wake-up and a DB helper.
 
-Route modules receive one :class:`WebContext` in ``routes(ctx)``. Blocking work (database,
+Route modules receive one :class:`WebContext` in ``routes(ctx)``; ``ctx.fields()`` gives the
+custom fields declared by the rules in force (read on each request, so a reload shows at once). Blocking work (database,
 parsing) goes through :meth:`WebContext.db`, which runs it on the server's thread pool with a
 database connection for that thread, so the event loop keeps answering.
 """
@@ -10,15 +11,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from maild.app import App
 from maild.store.db import is_sqlite
 from maild.web.pages import Pages
 
+if TYPE_CHECKING:
+    from maild.routing.schema import FieldDef
+
 T = TypeVar("T")
+
+
+def no_fields() -> Mapping[str, FieldDef]:
+    return {}
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,7 @@ class WebContext:
     app: App
     pages: Pages
     wake: Callable[[], None]  # tell the worker that the spool has a new row
+    fields: Callable[[], Mapping[str, FieldDef]] = no_fields  # the custom fields declared now
     # SQLite has one writer: the pool's threads take turns here instead of spinning in SQLite's
     # busy handler against each other (which costs far more than waiting in line).
     write_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -7,6 +7,13 @@ see, and rate limits per client address and for everyone (``http.form_rate_per_i
 the limits of mail. The thanks page (or 202 JSON with ``spool_id`` for ``Accept:
 application/json``) is sent only after the spool commit; a locked database answers 503 with
 Retry-After, and nothing is stored twice or lost.
+
+The custom fields the rules mark ``on_form`` / ``required_on_form`` are shown after the message,
+in declared order (a choice and a bool as a list, a date as a date input, a number and a text as
+text, so the server's own check answers even where a browser would not), posted as
+``field.NAME``, checked by their type (:func:`maild.routing.fields.form_values`) with an error
+beside each field that does not fit, and carried to the ticket in the spooled message
+(:mod:`maild.routing.given_fields`).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from maild.routing.fields import MAX_VALUE_CHARS, form_fields, form_values
 from maild.web.context import WebContext
 from maild.web.inbound import (
     MAX_NAME_CHARS,
@@ -37,6 +45,7 @@ from maild.web.tokens import TokenError, check_form_token, issue_form_token
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 HONEYPOT = "website"
 FIELDS = ("name", "email", "subject", "message")
+FIELD_PREFIX = "field."  # custom fields are posted as field.NAME (a field may be named "email")
 
 
 def epoch(now: dt.datetime) -> float:
@@ -51,9 +60,14 @@ def routes(ctx: WebContext) -> list[web.AbstractRouteDef]:
     total = limiter.limit("form-all", http.form_rate_total)
 
     def page(
-        status: int = 200, values: dict[str, str] | None = None, errors: Any = ()
+        status: int = 200,
+        values: dict[str, str] | None = None,
+        errors: Any = (),
+        custom: dict[str, str] | None = None,
+        field_errors: dict[str, str] | None = None,
     ) -> web.Response:
         token = issue_form_token(app.secret, epoch(app.clock.now()))
+        shown = form_fields(ctx.fields())
         return ctx.pages.render(
             "form.html.j2",
             status=status,
@@ -61,14 +75,28 @@ def routes(ctx: WebContext) -> list[web.AbstractRouteDef]:
             values=values or dict.fromkeys(FIELDS, ""),
             errors=list(errors),
             honeypot=HONEYPOT,
+            fields=[
+                {
+                    **f,
+                    "input": f"{FIELD_PREFIX}{f['name']}",
+                    "id": f"field-{f['name']}",
+                    "value": (custom or {}).get(f["name"], ""),
+                    "error": (field_errors or {}).get(f["name"], ""),
+                }
+                for f in shown
+            ],
         )
 
     def refuse(
-        request: web.Request, status: int, message: str, values: dict[str, str]
+        request: web.Request,
+        status: int,
+        message: str,
+        values: dict[str, str],
+        custom: dict[str, str] | None = None,
     ) -> web.Response:
         if wants_json(request):
             return web.json_response({"error": message}, status=status)
-        return page(status, values, [message])
+        return page(status, values, [message], custom)
 
     async def show(request: web.Request) -> web.StreamResponse:
         return page()
@@ -85,8 +113,14 @@ def routes(ctx: WebContext) -> list[web.AbstractRouteDef]:
             )
         data = await request.post()
         values = {name: _text(data, name) for name in FIELDS}
+        declared = ctx.fields()
+        custom = {
+            f.name: _text(data, FIELD_PREFIX + f.name)[: MAX_VALUE_CHARS + 1]
+            for f in declared.values()
+            if f.on_form
+        }
         if _text(data, HONEYPOT):
-            return refuse(request, 400, "This message was not accepted.", values)
+            return refuse(request, 400, "This message was not accepted.", values, custom)
         try:
             check_form_token(
                 app.secret,
@@ -101,6 +135,7 @@ def routes(ctx: WebContext) -> list[web.AbstractRouteDef]:
                 400,
                 "This form was sent too quickly or is too old: please check it and send it again.",
                 values,
+                custom,
             )
         errors: list[str] = []
         email = ""
@@ -117,15 +152,20 @@ def routes(ctx: WebContext) -> list[web.AbstractRouteDef]:
                 errors.append("Message: please write a message.")
         except InputError as exc:
             errors.append(f"Message: {exc}")
+        given, field_errors = form_values(declared, custom)
+        errors.extend(field_errors.values())
         uploads = _uploads(data)
         try:
             check_uploads(uploads, app.config)
         except InputError as exc:
-            return refuse(request, 413, str(exc), values)
+            return refuse(request, 413, str(exc), values, custom)
         if errors:
             if wants_json(request):
-                return web.json_response({"error": " ".join(errors)}, status=400)
-            return page(400, values, errors)
+                answer: dict[str, Any] = {"error": " ".join(errors)}
+                if field_errors:
+                    answer["fields"] = field_errors
+                return web.json_response(answer, status=400)
+            return page(400, values, errors, custom, field_errors)
         support = app.config.support_addresses[0]
         raw = build_message(
             from_email=email,
@@ -137,9 +177,12 @@ def routes(ctx: WebContext) -> list[web.AbstractRouteDef]:
             source="web",
             client=client_ip(request),
             uploads=uploads,
+            fields=given,
         )
         if len(raw) > app.config.smtp_in.max_message_bytes:
-            return refuse(request, 413, "The message with its attachments is too large.", values)
+            return refuse(
+                request, 413, "The message with its attachments is too large.", values, custom
+            )
         spool_id = await ctx.write(
             enqueue, app.db, raw, source="web", mail_from=email, rcpt=support
         )

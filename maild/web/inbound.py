@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email import policy
 from email.headerregistry import Address
@@ -24,6 +24,7 @@ from peewee import Database
 
 from maild import spool
 from maild.config import Config
+from maild.routing import given_fields
 from maild.store.attachments import sanitize_filename
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]+")
@@ -102,6 +103,7 @@ def build_message(
     uploads: Sequence[Upload] = (),
     message_id: str | None = None,
     in_reply_to: str | None = None,
+    fields: Mapping[str, str] | None = None,
 ) -> bytes:
     """An RFC 5322 message from ``from_email`` to ``to`` (both already checked addresses)."""
     msg = EmailMessage(policy=policy.SMTP)
@@ -120,6 +122,8 @@ def build_message(
         msg["In-Reply-To"] = f"<{in_reply_to}>"
         msg["References"] = f"<{in_reply_to}>"
     msg["X-Ticketd-Source"] = source
+    if fields:  # custom field values, already checked (believed only from source web/api)
+        msg[given_fields.HEADER] = given_fields.encode(fields)
     msg.set_content(text or "", subtype="plain", charset="utf-8")
     for index, upload in enumerate(uploads, 1):
         maintype, _, subtype = upload.content_type.partition("/")

@@ -15,16 +15,20 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from maild.app import App
 from maild.errors import ConfigError
 from maild.ops.metrics import install_http_metrics
-from maild.web.context import WebContext
+from maild.web.context import WebContext, no_fields
 from maild.web.middleware import make_middlewares, parse_networks, security_headers
 from maild.web.pages import STATIC_DIR, Pages
 from maild.web.ratelimit import check_rates
+
+if TYPE_CHECKING:
+    from maild.routing.reload import RulesHolder
 
 log = logging.getLogger("ticketd.web")
 
@@ -79,10 +83,12 @@ class WebServer:
         *,
         wake: Callable[[], None] = lambda: None,
         modules: Sequence[str] = ROUTE_MODULES,
+        rules: RulesHolder | None = None,
     ) -> None:
         self.app = app
         self.modules = tuple(modules)
-        self.ctx = WebContext(app=app, pages=Pages(app.config), wake=wake)
+        fields = (lambda: rules.rules.fields) if rules is not None else no_fields
+        self.ctx = WebContext(app=app, pages=Pages(app.config), wake=wake, fields=fields)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.runner: web.AppRunner | None = None
         self.thread: threading.Thread | None = None

@@ -61,10 +61,11 @@ def open_view(app: App, number: int, token: str) -> tuple[Viewer, dict[str, Any]
             {"who": who, "agent": row.kind == "agent", "at": iso(row.created_at), "body": row.body}
         )
     status = ticket.status
+    custom = next(iter(ticket.substatus_rows), None)  # a custom status: its label, for customers
     values = {
         "ref": f"{app.config.prefix}-{ticket.id}",
         "subject": ticket.subject,
-        "ticket_status": status,
+        "ticket_status": custom.label if custom is not None else status,
         "priority": ticket.priority,
         "thread": thread,
         "can_solve": status in ("new", "open", "pending"),

@@ -392,3 +392,24 @@ def test_the_requester_and_watchers_still_add_watchers(app: App) -> None:
         ),
     )
     assert _watchers() == ["dan@customer.test", "erin@customer.test", "frank@customer.test"]
+
+
+def test_given_ids_are_processed_oldest_first_across_claim_chunks_and_only_they(
+    app: App, monkeypatch
+) -> None:
+    import maild.worker
+
+    monkeypatch.setattr(maild.worker, "CLAIM_CHUNK", 3)  # seven ids: three claim chunks
+    ids = [
+        spool.enqueue(app.db, make_mail(subject=f"Chunk {n}", message_id=f"<chunk{n}@c.test>"),
+                      source="pipe")
+        for n in range(8)
+    ]  # fmt: skip
+    other = ids.pop(3)  # a row the caller did not name stays pending
+    assert make_worker(app).run_once(ids=list(reversed(ids))) == 7
+    done = SpoolEntry.select().where(SpoolEntry.status == "done").order_by(SpoolEntry.done_at)
+    assert sorted(e.id for e in done) == ids
+    subjects = [t.subject for t in Ticket.select().order_by(Ticket.id)]
+    assert subjects == [f"Chunk {n}" for n in range(8) if n != 3]  # in spool order
+    assert SpoolEntry.get_by_id(other).status == "pending"
+    assert make_worker(app).run_once(ids=[other], limit=1) == 1

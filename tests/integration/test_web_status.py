@@ -15,6 +15,7 @@ import pytest
 
 from maild.app import App
 from maild.config import load_config
+from maild.store.custom_fields import set_substatus
 from maild.store.models import Message, Ticket, database_proxy
 from maild.web.tokens import issue_status_token
 from tests.mailgen import make_mail
@@ -118,6 +119,25 @@ def test_the_acknowledgement_links_to_a_page_with_the_public_thread_only(web) ->
     for address in (CAROL, "bob@other.example", "alice@example.com", "support@example.com"):
         assert address not in text, address
     assert ref in text
+
+
+def test_the_page_shows_a_custom_status_by_its_label(web) -> None:
+    daemon = web()
+    mail_in(daemon, subject="Scanner stuck")
+    link = first_link(daemon)
+    app = App.open(load_config(daemon.config))  # as #status waiting_vendor leaves the ticket
+    try:
+        Ticket.update(status="pending").where(Ticket.id == 1).execute()
+        set_substatus(Ticket.get_by_id(1), "waiting_vendor", "Waiting on vendor")
+    finally:
+        app.close()
+        database_proxy.initialize(None)
+    text = request(local(daemon, link)).text
+    assert 'id="status">Waiting on vendor<' in text and "waiting_vendor" not in text
+    # The mail with a fresh link says it the same way.
+    request(daemon.url("/t/lookup"), f"email={CAROL}".encode(), method="POST", headers=FORM)
+    fresh = wait_for(lambda: len(sent_mails(daemon)) >= 2 and sent_mails(daemon)[1])
+    assert "which is Waiting on vendor." in fresh.get_body(("plain",)).get_content()
 
 
 def test_each_recipient_gets_their_own_link_and_only_participants_get_one(web) -> None:

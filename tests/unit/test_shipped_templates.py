@@ -40,6 +40,7 @@ def context(name: str, *, body: str = BODY, agent_name: str = "Alice") -> dict[s
             "tag": "[ACME-42]",
             "subject": "The CSV export stops half-way",
             "status": "open",
+            "status_label": "open",  # the custom status's label when there is one
             "priority": "high",
             "team": "billing",
             "assignee": "alice@example.com",
