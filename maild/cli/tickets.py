@@ -11,7 +11,6 @@ import argparse
 import datetime as dt
 import json
 import re
-import shutil
 import sys
 from typing import Any
 
@@ -161,6 +160,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not page.rows:
         print("no tickets" + (f" (offset {args.offset} of {page.total})" if page.total else ""))
         return 0
+    import shutil  # the table's width only: --json needs no shutil (and its zlib, bz2, lzma)
+
     from maild.cli.ticket_table import render
 
     width = shutil.get_terminal_size((120, 24)).columns
