@@ -346,19 +346,18 @@ def test_answers_on_an_api_channel_ticket_are_posted_to_its_reply_url_not_mailed
             from_addr="alice@example.com",
             body="Please retry now.",
         )
-        outcome: list[str] = []
-        assert answer(
+        sent = answer(
             app,
             Renderer(app.config.templates_dir),
             ticket,
             reply,
             Address("alice@example.com", "Alice"),
-            outcome=outcome,
         )
+        assert sent.ok
         store.add_event(
             ticket, "answered", actor="alice@example.com", at=app.clock.now(), message=reply
         )
-    assert outcome == ["answer goes back to channel chat"]
+    assert sent.words == ("answer goes back to channel chat",)
     assert OutboxEntry.select().count() == before  # not mailed
     deliver(app)
     (got,) = receiver.wait_for(1)
