@@ -43,12 +43,15 @@ def _cut(text: str, width: int) -> str:
     return text[: max(0, width - 1)] + "…"
 
 
-def widths(rows: Sequence[dict[str, str]], total: int) -> tuple[list[int], int]:
-    """Each column's width and the subject's, for a terminal ``total`` characters wide."""
+def widths(rows: Sequence[dict[str, str]], total: int | None) -> tuple[list[int], int]:
+    """Each column's width and the subject's, for a terminal ``total`` characters wide; with
+    ``total`` None (output to a pipe or file), every column is as wide as its longest value."""
     wanted = []
     for title, key, preferred, _minimum in COLUMNS:
         longest = max([len(title), *(len(r[key]) for r in rows)])
-        wanted.append(min(preferred, longest) if key != "ref" else longest)
+        wanted.append(min(preferred, longest) if key != "ref" and total is not None else longest)
+    if total is None:
+        return wanted, max([MIN_SUBJECT, *(len(r["subject"]) for r in rows)])
     spaces = len(COLUMNS)  # one between columns, before the subject too
     room = total - spaces - sum(wanted)
     # Narrow columns shrink (widest first) until the subject has its minimum.
@@ -62,7 +65,9 @@ def widths(rows: Sequence[dict[str, str]], total: int) -> tuple[list[int], int]:
     return wanted, max(room, MIN_SUBJECT)
 
 
-def render(page_rows: Sequence[dict[str, Any]], *, more: int, offset: int, width: int) -> str:
+def render(
+    page_rows: Sequence[dict[str, Any]], *, more: int, offset: int, width: int | None
+) -> str:
     now = dt.datetime.now(dt.UTC)
     rows = [
         {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import re
 import sys
 from typing import Any
@@ -164,7 +165,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     from maild.cli.ticket_table import render
 
-    width = shutil.get_terminal_size((120, 24)).columns
+    # A terminal (or COLUMNS) fits the table to its width; a pipe or file gets every value whole.
+    width = None
+    if "COLUMNS" in os.environ or sys.stdout.isatty():
+        width = shutil.get_terminal_size((120, 24)).columns
     print(render(page.rows, more=page.more, offset=args.offset, width=width))
     return 0
 

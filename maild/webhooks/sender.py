@@ -40,6 +40,7 @@ QUEUED, SENT, FAILED = "queued", "sent", "failed"
 RETRY_STATUSES = frozenset({408, 429})
 FAN_OUT_BATCH = 50  # events per fan-out transaction
 SCAN_ROWS = 5000  # queued rows looked at per claim to find the head of each target and ticket
+STOP_GRACE_SECONDS = 5.0  # on a stop, how long posts in flight may take to be answered
 
 
 @dataclass(frozen=True)
@@ -313,6 +314,7 @@ class WebhookSender:
                     self.record_all([(flying.pop(task), task.result()) for task in done])
                     handled += len(done)
                 if stop.is_set() and not once:
+                    await self._finish_flying(flying)
                     break
         finally:
             for task, row in flying.items():  # stopping: these stay queued, the lease expires
@@ -322,6 +324,16 @@ class WebhookSender:
                 await asyncio.gather(fanning, return_exceptions=True)
             await self.close()
         return handled
+
+    async def _finish_flying(self, flying: dict[asyncio.Task[Outcome], WebhookDelivery]) -> None:
+        """On a stop, give the posts in flight a few seconds to get their answers and record
+        them, so a receiver that already took one is not sent it again after the restart."""
+        if not flying:
+            return
+        await asyncio.wait(set(flying), timeout=STOP_GRACE_SECONDS)
+        done = [task for task in flying if task.done() and not task.cancelled()]
+        if done:
+            self.record_all([(flying.pop(task), task.result()) for task in done])
 
     def _fan_out_batch(self, limit: int) -> int:
         self.app.db.connect(reuse_if_open=True)  # this thread's own connection

@@ -85,3 +85,19 @@ def test_table_widths_fit_and_keep_a_subject() -> None:
         if total >= 80:
             assert sum(cols) + len(cols) + subject <= total
     assert age("2026-12-01T08:00:00+00:00", dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC)) == "1h"
+
+
+def test_a_table_for_a_pipe_cuts_nothing() -> None:
+    row = {
+        "ref": "ACME-7",
+        "status": "new",
+        "priority": "normal",
+        "team": "billing-and-payments-europe",
+        "assignee": "-",
+        "requester": "a.very.long.customer.name@customer.test",
+        "age": "1m",
+        "subject": "s" * 300,
+    }
+    cols, subject = widths([row], None)
+    assert subject == 300
+    assert cols[3] == len(row["team"]) and cols[5] == len(row["requester"])
