@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import smtplib
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,28 @@ def test_the_cli_names_what_is_missing(tmp_path, args):
     out = ticketd(config, *args)
     assert out.returncode != 0 and b"Traceback" not in out.stderr
     assert b"no webhook" in out.stderr
+
+
+def test_a_hanging_receiver_slows_neither_the_tickets_nor_their_mail(
+    tmp_path, monkeypatch, receiver
+):
+    monkeypatch.setenv(SECRET_ENV, WEBHOOK_SECRET)
+    config, port = write_config(tmp_path)
+    with_hooks(config, hook(receiver.url, events=["ticket.created"], timeout_seconds=45))
+    receiver.answer("hang")  # every post waits until the test says "ok"
+    sent = tmp_path / "var" / "sent"
+    daemon = DaemonProcess(config, port, tmp_path / "daemon.log").start()
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+            for n in range(8):
+                mail = make_mail(subject=f"Hang {n}", message_id=f"<h{n}@customer.test>")
+                smtp.sendmail("carol@customer.test", ["support@example.com"], mail)
+        # Every ticket is stored and acknowledged while all the posts still hang.
+        wait_until(lambda: sent.is_dir() and len(list(sent.glob("*.eml"))) >= 8)
+        wait_until(lambda: receiver.hanging > 0)
+        assert receiver.received == []
+        receiver.answer("ok")
+        got = receiver.wait_for(8, timeout=60)
+    finally:
+        daemon.stop()
+    assert sorted(r.payload["ticket"]["subject"] for r in got) == [f"Hang {n}" for n in range(8)]

@@ -42,6 +42,7 @@ class Receiver:
     retry_after: int = 1
     received: list[Received] = field(default_factory=list)
     slack_posts: list[dict[str, Any]] = field(default_factory=list)
+    hanging: int = 0  # requests held by ``hang`` right now
 
     def __post_init__(self) -> None:
         self._cond = threading.Condition()
@@ -109,7 +110,11 @@ class Receiver:
         mode = self.mode
         status = {"ok": 200, "500": 500, "429": 429, "redirect": 302, "400": 400}.get(mode, 200)
         if mode == "hang":
-            await asyncio.to_thread(self._release.wait, 60)
+            self.hanging += 1
+            try:
+                await asyncio.to_thread(self._release.wait, 60)
+            finally:
+                self.hanging -= 1
             status = 200
         with self._cond:
             self.received.append(
