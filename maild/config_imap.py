@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from maild.config import build_section, resolve_path, where_in_file
+from maild.config_schema import build_section, resolve_path, where_in_file
 from maild.errors import ConfigError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")

@@ -24,7 +24,8 @@ from aiohttp import web
 from peewee import Database, IntegrityError
 
 from maild import spool
-from maild.config import Config, read_secret, resolve_path
+from maild.config import Config, read_secret
+from maild.config_schema import resolve_path
 from maild.errors import ConfigError
 from maild.pipeline.addresses import Signer
 from maild.routing import given_fields

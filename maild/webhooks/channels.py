@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from maild.config import Config, read_secret, resolve_path
+from maild.config import Config, read_secret
+from maild.config_schema import resolve_path
 from maild.errors import ConfigError
 from maild.webhooks.targets import Target, check_secret, check_url
 

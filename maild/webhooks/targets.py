@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from maild.config import Config, read_secret, resolve_path
+from maild.config import Config, read_secret
+from maild.config_schema import resolve_path
 from maild.errors import ConfigError
 
 EVENTS = (

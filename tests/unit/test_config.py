@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from maild.config import _SLOW, _parse_fast, load_config, read_secret
+from maild.config import load_config, read_secret
+from maild.config_schema import SLOW, parse_fast
 from maild.errors import ConfigError
 
 MINIMAL = "instance:\n  ticket_prefix: ACME\n  support_addresses: [support@example.com]\n"
@@ -86,8 +87,8 @@ MAILBOXES = MINIMAL + (
 
 @pytest.mark.parametrize("text", [SHIPPED, MAILBOXES], ids=["shipped", "mailboxes"])
 def test_the_fast_reader_gives_what_the_round_trip_loader_gives(text: str) -> None:
-    fast = _parse_fast(text)
-    assert fast is not _SLOW  # read by the C parser
+    fast = parse_fast(text)
+    assert fast is not SLOW  # read by the C parser
     slow = YAML(typ="rt").load(text)
     assert fast == slow
     assert lines_of(fast) == lines_of(slow)
@@ -103,7 +104,7 @@ def test_the_fast_reader_gives_what_the_round_trip_loader_gives(text: str) -> No
     ],
 )
 def test_yaml_the_fast_reader_refuses_is_read_as_before(tmp_path: Path, extra: str) -> None:
-    assert _parse_fast(MINIMAL + extra) is _SLOW
+    assert parse_fast(MINIMAL + extra) is SLOW
     text = MINIMAL + extra
     if "base:" in text:
         with pytest.raises(ConfigError, match=r"config\.yaml:4: base: unknown key"):
