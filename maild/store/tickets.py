@@ -181,20 +181,22 @@ def ticket_summary(ticket: Ticket, prefix: str) -> dict[str, Any]:
     return summaries([ticket], prefix)[0]
 
 
+def attachment_json(a: Attachment) -> dict[str, Any]:
+    """One attachment as ``tickets show --json`` shows it (its bytes stay in the data dir)."""
+    return {
+        "filename": a.filename,
+        "content_type": a.content_type,
+        "size": a.size,
+        "sha256": a.sha256,
+        "inline": a.inline,
+    }
+
+
 def message_json(m: Message, attachments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """One message as ``tickets show --json`` and the webhook payloads show it; ``attachments``
     when the caller loaded them already (``tickets show`` loads all in one query)."""
     if attachments is None:
-        attachments = [
-            {
-                "filename": a.filename,
-                "content_type": a.content_type,
-                "size": a.size,
-                "sha256": a.sha256,
-                "inline": a.inline,
-            }
-            for a in m.attachments.order_by(Attachment.id)
-        ]
+        attachments = [attachment_json(a) for a in m.attachments.order_by(Attachment.id)]
     return {
         "id": m.id,
         "direction": m.direction,

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from maild.clock import iso
-from maild.store import tickets as store
 from maild.store.models import Event, Message, Ticket
 
 PAYLOAD_VERSION = 1
@@ -63,16 +62,20 @@ def describe(action: str, detail: dict[str, Any], message_kind: str | None) -> D
 
 
 def payload(
-    described: Described, event: Event, ticket: Ticket, message: Message | None, prefix: str
+    described: Described,
+    event: Event,
+    ticket: dict[str, Any],
+    message: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """The version-1 payload of one event."""
+    """The version-1 payload of one event: ``ticket`` as ``tickets list --json`` shows it,
+    ``message`` as ``tickets show --json`` shows a message (or None)."""
     data: dict[str, Any] = {
         "version": PAYLOAD_VERSION,
         "event": described.name,
         "at": iso(event.at),
         "actor": event.actor,
-        "ticket": store.ticket_summary(ticket, prefix),
-        "message": store.message_json(message) if message is not None else None,
+        "ticket": ticket,
+        "message": message,
     }
     data.update(described.extra)
     return data

@@ -14,16 +14,31 @@ agents' answers; for a ticket that came from Slack, the agents' answers and stat
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import secrets
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from peewee import fn
+
 from maild.app import App
 from maild.store.db import is_sqlite, write_tx
-from maild.store.models import ApiIntake, Event, Message, Ticket, WebhookDelivery, WebhookPending
+from maild.store.listing import summaries as list_summaries
+from maild.store.models import (
+    ApiIntake,
+    Attachment,
+    Contact,
+    Event,
+    Message,
+    Ticket,
+    WebhookDelivery,
+    WebhookPending,
+)
+from maild.store.tickets import attachment_json, message_json
 from maild.webhooks.events import Described, describe, encode, first_message, payload
 from maild.webhooks.targets import Target
 
@@ -102,7 +117,6 @@ class FanOut:
 
     def run_once(self, limit: int = 500) -> int:
         """Fan out up to ``limit`` pending events; return how many deliveries were written."""
-        written = 0
         with write_tx(self.app.db):
             query = WebhookPending.select().order_by(WebhookPending.id).limit(limit)
             if not is_sqlite(self.app.db):
@@ -110,48 +124,39 @@ class FanOut:
             rows = list(query)
             if not rows:
                 return 0
+            batch = _Batch(self.app.clock.now())
             if self.hooks or self.channels:
                 ids = [r.event_id for r in rows]
                 events = {e.id: e for e in Event.select().where(Event.id.in_(ids))}
-                for row in rows:
-                    event = events.get(row.event_id)
-                    if event is not None:
-                        written += self._deliveries(event)
+                found = [events[r.event_id] for r in rows if r.event_id in events]
+                batch.load(found, self.app.config.prefix, summaries=bool(self.hooks))
+                for event in found:
+                    self._deliveries(event, batch)
+            batch.write()
             WebhookPending.delete().where(WebhookPending.id.in_([r.id for r in rows])).execute()
-        return written
+        return len(batch.rows)
 
-    def _deliveries(self, event: Event) -> int:
-        message = Message.get_or_none(Message.id == event.message_id) if event.message_id else None
+    def _deliveries(self, event: Event, batch: _Batch) -> None:
+        message = batch.messages.get(event.message_id) if event.message_id else None
         detail = json.loads(event.detail or "{}")
         described = describe(event.action, detail, message.kind if message else None)
-        if described is None:
-            return 0
-        ticket = Ticket.get_by_id(event.ticket_id)
+        ticket = batch.tickets.get(event.ticket_id)
+        if described is None or ticket is None:  # not a webhook event, or the ticket is gone
+            return
         if described.name == "ticket.created" and message is None:
-            message = first_message(ticket)
+            first = batch.first_ids.get(ticket.id)
+            message = batch.messages.get(first) if first else first_message(ticket)
         data: dict[str, Any] | None = None
         body_json: bytes | None = None
-        count = 0
-        now = self.app.clock.now()
 
         def add(target: str, body: bytes) -> None:
-            nonlocal count
-            WebhookDelivery.create(
-                target=target,
-                event=described.name,
-                ticket=ticket.id,
-                webhook_id=new_webhook_id(),
-                body=body,
-                created_at=now,
-                next_attempt_at=now,
-            )
-            count += 1
+            batch.add(target, described.name, ticket.id, body)
 
         for hook in self.hooks:
             if described.name not in hook.events or (described.note and not hook.include_notes):
                 continue
             if data is None:
-                data = payload(described, event, ticket, message, self.app.config.prefix)
+                data = payload(described, event, batch.summaries[ticket.id], batch.json(message))
             if hook.format == "slack":
                 text = slack_text(self.app, self.renderer, described, data, ticket, message)
                 blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]
@@ -162,8 +167,7 @@ class FanOut:
         if self.channels and (described.answer or described.status):
             found = origin(ticket)
             if found is not None:
-                count += self._to_channel(found, described, event, ticket, message, add)
-        return count
+                self._to_channel(found, described, event, ticket, message, add)
 
     def _to_channel(self, found: Origin, described, event, ticket, message, add) -> int:
         slack = self.channels.get(f"slack:{found.channel}")
@@ -179,7 +183,87 @@ class FanOut:
             return 1
         reply = self.channels.get(f"reply:{found.channel}")
         if reply is not None and described.answer:
-            data = payload(described, event, ticket, message, self.app.config.prefix)
-            add(reply.key, encode(data))
+            prefix = self.app.config.prefix
+            summary = list_summaries([ticket], prefix)[0]
+            body = message_json(message) if message is not None else None
+            add(reply.key, encode(payload(described, event, summary, body)))
             return 1
         return 0
+
+
+class _Batch:
+    """One fan-out transaction: what its events refer to, each kind loaded in one query, and
+    the deliveries it writes, inserted together."""
+
+    INSERT_ROWS = 100  # rows per INSERT (7 values each, far below SQLite's variable limit)
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+        self.tickets: dict[int, Ticket] = {}
+        self.messages: dict[int, Message] = {}
+        self.summaries: dict[int, dict[str, Any]] = {}
+        self.attachments: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        self.rows: list[dict[str, Any]] = []
+        self.first_ids: dict[int, int] = {}  # ticket -> its first message, for "created" events
+
+    def load(self, events: Sequence[Event], prefix: str, *, summaries: bool) -> None:
+        ticket_ids = sorted({e.ticket_id for e in events if e.ticket_id is not None})
+        message_ids = {e.message_id for e in events if e.message_id is not None}
+        # A "created" event without its message is about the ticket's first message.
+        created = sorted(
+            {e.ticket_id for e in events if e.action == "created" and not e.message_id}
+        )
+        if created:
+            firsts: Any = (
+                Message.select(Message.ticket, fn.MIN(Message.id))
+                .where(Message.ticket.in_(created))
+                .group_by(Message.ticket)
+                .tuples()
+            )  # (ticket id, message id) rows
+            self.first_ids = dict(firsts)
+            message_ids.update(self.first_ids.values())
+        if ticket_ids:
+            found = (
+                Ticket.select(Ticket, Contact)
+                .join(Contact, on=(Ticket.requester == Contact.id))
+                .where(Ticket.id.in_(ticket_ids))
+            )
+            self.tickets = {t.id: t for t in found}
+        if message_ids:
+            wanted = sorted(message_ids)
+            self.messages = {m.id: m for m in Message.select().where(Message.id.in_(wanted))}
+            for a in (
+                Attachment.select()
+                .where(Attachment.message.in_(message_ids))
+                .order_by(Attachment.id)
+            ):
+                self.attachments[a.message_id].append(attachment_json(a))
+        if summaries and self.tickets:
+            tickets = list(self.tickets.values())
+            self.summaries = {
+                t.id: s for t, s in zip(tickets, list_summaries(tickets, prefix), strict=True)
+            }
+
+    def json(self, message: Message | None) -> dict[str, Any] | None:
+        if message is None:
+            return None
+        if message.id in self.messages:  # its attachments were loaded with the batch
+            return message_json(message, self.attachments.get(message.id, []))
+        return message_json(message)
+
+    def add(self, target: str, event: str, ticket: int, body: bytes) -> None:
+        self.rows.append(
+            {
+                "target": target,
+                "event": event,
+                "ticket": ticket,
+                "webhook_id": new_webhook_id(),
+                "body": body,
+                "created_at": self.now,
+                "next_attempt_at": self.now,
+            }
+        )
+
+    def write(self) -> None:
+        for start in range(0, len(self.rows), self.INSERT_ROWS):
+            WebhookDelivery.insert_many(self.rows[start : start + self.INSERT_ROWS]).execute()
