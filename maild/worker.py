@@ -116,6 +116,7 @@ class Worker:
             rcpt_tos=entry.rcpt_tos,
             token=self.loop_token,
             support=app.config.support_addresses,
+            source=entry.source,
         )
         now = app.clock.now()
         try:

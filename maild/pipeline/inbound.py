@@ -13,8 +13,15 @@ from dataclasses import dataclass
 
 from maild.pipeline.addresses import LOOP_HEADER, is_support_address
 from maild.pipeline.classify import Classification, classify
+from maild.pipeline.classify.verdict import HUMAN
 from maild.pipeline.message import Address, InboundMessage
 from maild.pipeline.parse import ADDRESS_RE, ParseError, parse_message
+
+
+# Sources whose message ticketd builds itself from what a person typed (the web form, the API, a
+# Slack event): no robot header can be in it, and its subject is the person's, so the classifier's
+# subject heuristics ("Automatic reply: ...", "Out of Office") would only misjudge it.
+BUILT_FROM_INPUT = frozenset({"web", "api", "slack"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +34,17 @@ class Inbound:
 
 
 def read(
-    raw: bytes, *, mail_from: str, rcpt_tos: str | None, token: str, support: Sequence[str]
+    raw: bytes,
+    *,
+    mail_from: str,
+    rcpt_tos: str | None,
+    token: str,
+    support: Sequence[str],
+    source: str = "smtp",
 ) -> Inbound:
     """Parse and classify a spooled message; ParseError when it cannot be stored at all."""
     msg = parse_message(raw, mail_from=mail_from, rcpt_tos=json.loads(rcpt_tos or "[]"))
-    verdict = classify_with_loop(msg, token, support)
+    verdict = classify_with_loop(msg, token, support, built=source in BUILT_FROM_INPUT)
     sender = sender_of(msg)
     if sender is None:
         raise ParseError("no sender: the message has no From address and no envelope sender")
@@ -55,14 +68,20 @@ def sender_of(msg: InboundMessage) -> Address | None:
     return None
 
 
-def classify_with_loop(msg: InboundMessage, token: str, support: Sequence[str]) -> Classification:
-    """The classifier's verdict, plus our own loop header and mail from our own addresses."""
+def classify_with_loop(
+    msg: InboundMessage, token: str, support: Sequence[str], *, built: bool = False
+) -> Classification:
+    """The classifier's verdict (a person's, for a message ``built`` from a form, the API or
+    Slack), plus our own loop header and mail from our own addresses."""
     # parse_message always keeps the parsed message; a value built without one (a test, a
     # re-parse) is parsed here rather than handing None to the classifier.
     em = msg.email
     if em is None:
         em = email.message_from_bytes(msg.raw, policy=email.policy.default)
-    verdict = classify(em, envelope_from=msg.envelope_from)
+    if built:
+        verdict = Classification(kind=HUMAN, reasons=("built from a person's input",))
+    else:
+        verdict = classify(em, envelope_from=msg.envelope_from)
     extra = []
     if any(token in value for value in msg.header_all(LOOP_HEADER)):
         extra.append(f"{LOOP_HEADER}: our own mail")
