@@ -34,7 +34,7 @@ from maild.ops.sources import Item, not_mail
 from maild.stage import Outcome, Stored
 from maild.store import tickets as store
 from maild.store.db import write_tx
-from maild.store.models import Event, Message, SpoolEntry, Ticket, TicketTag
+from maild.store.models import Event, Message, SpoolEntry, Ticket, TicketTag, WebhookPending
 from maild.worker import Worker, make_worker
 
 IMPORTING = "import"  # spool status of an imported row not yet processed
@@ -90,7 +90,18 @@ class ArchiveStage:
     def __call__(self, stored: Stored) -> Outcome:
         store.add_tags(stored.ticket, [TAG])
         self.tickets.add(stored.ticket.id)
+        unannounce(stored)
         return Outcome()
+
+
+def unannounce(stored: Stored) -> None:
+    """History is not news: the webhook rows of this message's events (all the events of a ticket
+    it opened) go, in the message's own transaction, so no receiver hears of an archive."""
+    about = Event.message == stored.message.id
+    if stored.created:
+        about |= Event.ticket == stored.ticket.id
+    events = Event.select(Event.id).where(about)
+    WebhookPending.delete().where(WebhookPending.event.in_(events)).execute()
 
 
 class Importer:

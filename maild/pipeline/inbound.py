@@ -17,7 +17,6 @@ from maild.pipeline.classify.verdict import HUMAN
 from maild.pipeline.message import Address, InboundMessage
 from maild.pipeline.parse import ADDRESS_RE, ParseError, parse_message
 
-
 # Sources whose message ticketd builds itself from what a person typed (the web form, the API, a
 # Slack event): no robot header can be in it, and its subject is the person's, so the classifier's
 # subject heuristics ("Automatic reply: ...", "Out of Office") would only misjudge it.

@@ -39,6 +39,7 @@ from maild.store.models import (
     WebhookPending,
 )
 from maild.store.tickets import attachment_json, message_json
+from maild.webhooks import mrkdwn
 from maild.webhooks.events import Described, describe, encode, first_message, payload
 from maild.webhooks.targets import Target
 
@@ -98,6 +99,7 @@ def slack_text(
         "sla": f"{sla.get('policy')}: {sla.get('step')}" if sla else "",
         "rating": (data.get("satisfaction") or {}).get("rating") or "",
     }
+    ctx = mrkdwn.escape_values(ctx)  # every value: the customer wrote some of them
     text, error = renderer.render_file(SLACK_TEMPLATE, ctx)
     if error:
         log.warning("%s; the shipped default was used", error)
@@ -143,6 +145,8 @@ class FanOut:
         ticket = batch.tickets.get(event.ticket_id)
         if described is None or ticket is None:  # not a webhook event, or the ticket is gone
             return
+        if ticket.spam:  # spam is kept, but closed, and nobody is told (rules/20-routing.yaml)
+            return
         if described.name == "ticket.created" and message is None:
             first = batch.first_ids.get(ticket.id)
             message = batch.messages.get(first) if first else first_message(ticket)
@@ -173,7 +177,7 @@ class FanOut:
         slack = self.channels.get(f"slack:{found.channel}")
         if slack is not None and found.thread_ts:
             if described.answer and message is not None:
-                text = message.body
+                text = mrkdwn.escape(message.body)
             elif described.status:
                 text = f"Status: {described.status}"
             else:
