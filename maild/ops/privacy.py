@@ -44,6 +44,8 @@ from maild.store.models import (
     Ticket,
     TicketTag,
     Watcher,
+    WebhookDelivery,
+    WebhookPending,
     utcnow,
 )
 
@@ -64,6 +66,7 @@ class Found:
     mentions: tuple[int, ...]  # other messages with the address in To or Cc
     spool: tuple[int, ...]
     outbox: tuple[int, ...]
+    deliveries: tuple[int, ...] = ()  # webhook deliveries about their tickets or naming them
 
     def counts(self) -> dict[str, int]:
         return {
@@ -72,6 +75,7 @@ class Found:
             "mentions": len(self.mentions),
             "spool_rows": len(self.spool),
             "outbox_rows": len(self.outbox),
+            "webhook_deliveries": len(self.deliveries),
             "contact": int(self.contact is not None),
         }
 
@@ -126,7 +130,24 @@ def gather(address: str) -> Found:
         tuple(mentions),
         tuple(sorted(spool_ids)),
         tuple(outbox),
+        _deliveries(address, tickets),
     )
+
+
+def _deliveries(address: str, tickets: list[int]) -> tuple[int, ...]:
+    """Webhook deliveries of their tickets, and any other whose body names the address (a Cc,
+    a message of theirs on someone else's ticket); bodies are bytes, so they are read here."""
+    wanted = address.encode("utf-8")
+    found = {
+        d.id
+        for d in WebhookDelivery.select(WebhookDelivery.id).where(
+            WebhookDelivery.ticket.in_(tickets or [0])
+        )
+    }
+    for row in WebhookDelivery.select(WebhookDelivery.id, WebhookDelivery.body).iterator():
+        if wanted in bytes(row.body).lower():
+            found.add(row.id)
+    return tuple(sorted(found))
 
 
 def export(app: App, address: str, output: Path) -> dict[str, int]:
@@ -221,6 +242,9 @@ def _erase_rows(app: App, found: Found, actor: str, counts: dict[str, int]) -> s
         Attachment.delete().where(Attachment.message.in_(messages)).execute()
         Event.update(message=None).where(Event.message.in_(messages)).execute()
         OutboxEntry.delete().where(OutboxEntry.id.in_(list(found.outbox) or [0])).execute()
+        WebhookDelivery.delete().where(
+            WebhookDelivery.id.in_(list(found.deliveries) or [0])
+        ).execute()
         Message.delete().where(Message.id.in_(messages)).execute()
         SpoolEntry.delete().where(SpoolEntry.id.in_(list(found.spool) or [0])).execute()
         for message in Message.select().where(Message.id.in_(list(found.mentions) or [0])):
@@ -233,6 +257,8 @@ def _erase_rows(app: App, found: Found, actor: str, counts: dict[str, int]) -> s
         if found.tickets:
             placeholder, _ = Contact.get_or_create(email=PLACEHOLDER, defaults={"name": ""})
             tickets = list(found.tickets)
+            gone = Event.select(Event.id).where(Event.ticket.in_(tickets))
+            WebhookPending.delete().where(WebhookPending.event.in_(gone)).execute()
             Event.delete().where(Event.ticket.in_(tickets)).execute()
             TicketTag.delete().where(TicketTag.ticket.in_(tickets)).execute()
             Watcher.delete().where(Watcher.ticket.in_(tickets)).execute()
@@ -271,7 +297,8 @@ def _scrub_storage(db: Database) -> bool:
         db.execute_sql("VACUUM")
         busy = db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         return not (busy and busy[0])
-    for model in (Message, Attachment, SpoolEntry, OutboxEntry, Contact, Event, Ticket, Watcher):
+    models = (Message, Attachment, SpoolEntry, OutboxEntry, WebhookDelivery, Contact, Event, Ticket)
+    for model in (*models, Watcher):
         db.execute_sql(f'VACUUM "{model._meta.table_name}"')
     return True
 
