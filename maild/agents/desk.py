@@ -124,18 +124,32 @@ class AgentDesk:
         def line(name: str) -> str:
             return next((ln for ln in commands.lines if ln.lower().startswith(f"#{name}")), name)
 
+        def peer_refused(name: str, number: int) -> None:
+            """The other ticket of a #merge, #link or #unlink is acted on too: the role counts
+            on its team as well (a lead merging into another team's ticket would read it)."""
+            peer = Ticket.get_or_none(Ticket.id == number)
+            if peer is None:
+                return
+            refused = roles.refusal(
+                agent, name, team=peer.team, assignee=peer.assignee, assigns_other=False
+            )
+            if refused is not None:
+                reason = f"{refused.reason} ({prefix}-{number})"
+                errors.append(CommandError(0, line(name), reason, needs=refused.needs))
+
         if commands.merge_into is not None:
             why = relations.merge_problem(ticket, commands.merge_into, prefix)
             if why is not None:
                 errors.append(CommandError(0, line("merge"), why))
-        for number in commands.link:
-            why = relations.link_problem(ticket, number, prefix, unlink=False)
-            if why is not None:
-                errors.append(CommandError(0, line("link"), why))
-        for number in commands.unlink:
-            why = relations.link_problem(ticket, number, prefix, unlink=True)
-            if why is not None:
-                errors.append(CommandError(0, line("unlink"), why))
+            else:
+                peer_refused("merge", commands.merge_into)
+        for name, numbers in (("link", commands.link), ("unlink", commands.unlink)):
+            for number in numbers:
+                why = relations.link_problem(ticket, number, prefix, unlink=name == "unlink")
+                if why is not None:
+                    errors.append(CommandError(0, line(name), why))
+                else:
+                    peer_refused(name, number)
         if commands.macro is not None and not errors:
             try:
                 commands = self._expand(commands, ticket, agent, rules)
