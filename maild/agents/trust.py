@@ -15,7 +15,7 @@ Everything here is pure: it reads the parsed message and returns a verdict with 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from maild.pipeline.addresses import Signer
@@ -32,12 +32,19 @@ class Verdict:
 
 
 def signed_for(
-    msg: InboundMessage, number: int, signer: Signer, support: Sequence[str], agent_email: str
+    msg: InboundMessage,
+    number: int,
+    signer: Signer,
+    support: Sequence[str],
+    agent_email: str,
+    merged: Collection[int] = (),
 ) -> bool:
     """Whether ``msg`` went to ``agent_email``'s own signed reply address for ticket ``number``
-    (envelope, To or Cc). The ticket's address, which customers see, does not count."""
+    or a ticket ``merged`` into it (envelope, To or Cc). The ticket's address, which customers
+    see, does not count."""
+    numbers = {number, *merged}
     return any(
-        signer.agent_ticket_from_address(a, support, agent_email) == number for a in msg.recipients
+        signer.agent_ticket_from_address(a, support, agent_email) in numbers for a in msg.recipients
     )
 
 
@@ -49,9 +56,11 @@ def check(
     signer: Signer,
     support: Sequence[str],
     authserv_id: str | None,
+    merged: Collection[int] = (),
 ) -> Verdict:
-    """Whether ``msg`` (From the agent ``agent_email``) about ticket ``number`` is the agent's."""
-    if signed_for(msg, number, signer, support, agent_email):
+    """Whether ``msg`` (From the agent ``agent_email``) about ticket ``number`` (or a ticket
+    ``merged`` into it, whose notifications the agent may be answering) is the agent's."""
+    if signed_for(msg, number, signer, support, agent_email, merged):
         return Verdict(True, "signed reply address")
     domain = agent_email.rpartition("@")[2]
     if authserv_id:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 
+from maild.agents.relations import numbers_of
 from maild.app import App
 from maild.notify.compose import queue_mail
 from maild.notify.loop import refusal, suppress
@@ -59,8 +60,9 @@ class AutoMail:
         # Only a DSN that quotes one of our signed Message-IDs of this ticket proves it concerns
         # our mail; anyone can write a "bounce" with the ticket's tag in its subject.
         signer = Signer(app.config.prefix, app.secret)
+        numbers = numbers_of(ticket.id)  # our mail on a ticket merged into it counts too
         verified = any(
-            signer.ticket_from_message_id(mid) == ticket.id
+            signer.ticket_from_message_id(mid) in numbers
             for mid in ctx.verdict.original_message_ids
         )
         if not delay_only and verified:

@@ -21,7 +21,7 @@ never passes for bob. Everything is pure: addresses in, a decision out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from maild.pipeline.addresses import Signer, base_address
@@ -53,10 +53,16 @@ def same_address(a: str, b: str) -> bool:
 
 
 def at_signed_address(
-    recipients: Iterable[str], number: int, signer: Signer, support: Sequence[str]
+    recipients: Iterable[str],
+    number: int,
+    signer: Signer,
+    support: Sequence[str],
+    merged: Collection[int] = (),
 ) -> bool:
-    """Whether one of ``recipients`` is ticket ``number``'s signed reply address."""
-    return any(signer.ticket_from_address(r, support) == number for r in recipients)
+    """Whether one of ``recipients`` is the signed reply address of ticket ``number`` or of a
+    ticket ``merged`` into it."""
+    numbers = {number, *merged}
+    return any(signer.ticket_from_address(r, support) in numbers for r in recipients)
 
 
 def standing(

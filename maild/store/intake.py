@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from maild.agents.mail import AgentMail
+from maild.agents.relations import numbers_of, resolve_merged
 from maild.app import App
 from maild.pipeline import participants
 from maild.pipeline.addresses import Signer, base_address, is_support_address
@@ -93,8 +94,6 @@ def merged_target(match: ThreadMatch | None) -> ThreadMatch | None:
     goes to the ticket it was merged into."""
     if match is None:
         return None
-    from maild.agents.relations import resolve_merged
-
     target = resolve_merged(match.number)
     return match if target == match.number else ThreadMatch(target, f"{match.how} (merged)")
 
@@ -312,7 +311,9 @@ def _standing(
         sender.email,
         requester=ticket.requester.email,
         watchers=[w.email for w in ticket.watchers],
-        signed=participants.at_signed_address(msg.recipients, ticket.id, intake.signer, support),
+        signed=participants.at_signed_address(
+            msg.recipients, ticket.id, intake.signer, support, numbers_of(ticket.id)
+        ),
         mode=intake.app.config.threading.non_participants,
     )
 
