@@ -144,7 +144,7 @@ def apply_mail(
             renderer,
             rules,
             ticket,
-            Ticket.get_by_id(commands.merge_into),
+            store.locked_ticket(app.db, commands.merge_into),
             actor=actor,
             at=now,
             message=message,

@@ -87,7 +87,9 @@ def set_fields(
     actor, now = admin_name(), app.clock.now()
     done: list[str] = []
     with write_tx(app.db):
-        ticket = _ticket(app, ref)
+        # Locked (PostgreSQL): a reply committing meanwhile is applied before or after, never
+        # undone by this transaction's copy of the ticket.
+        ticket = store.locked_ticket(app.db, _ticket(app, ref).id)
         prefix = f"{app.config.prefix}-{ticket.id}"
         for tag in store.add_tags(ticket, commands.tags_add):
             store.add_event(ticket, "tag_added", actor=actor, at=now, tag=tag, via="cli")
@@ -135,6 +137,7 @@ def merge_ticket(app: App, ref: str, into: str, *, at: dt.datetime | None = None
     from maild.agents.relations import merge_problem
     from maild.agents.reply import merge_into
     from maild.notify.templates import Renderer
+    from maild.store import tickets as store
     from maild.store.db import write_tx
 
     rules = _rules(app)
@@ -152,6 +155,11 @@ def merge_ticket(app: App, ref: str, into: str, *, at: dt.datetime | None = None
         why = merge_problem(source, number, app.config.prefix)
         if why is not None or target is None:
             raise AdminError(f"cannot merge {ref} into {into}: {why or 'no such ticket'}")
+        # Both rows locked, in id order (no deadlock with a merge the other way round): mail
+        # that the worker stores meanwhile lands before the move, or after on the target.
+        first, second = sorted((source.id, target.id))
+        locked = {n: store.locked_ticket(app.db, n) for n in (first, second)}
+        source, target = locked[source.id], locked[target.id]
         merge_into(
             app,
             Renderer(app.config.templates_dir),

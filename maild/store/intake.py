@@ -32,7 +32,6 @@ from maild.routing.schema import TicketView
 from maild.sla import lifecycle, survey
 from maild.stage import Stored
 from maild.store import tickets as store
-from maild.store.db import is_sqlite
 from maild.store.models import Message, SpoolEntry, Ticket, Watcher
 
 ReadAgent = Callable[[InboundMessage, Address, Ticket], AgentMail | None]
@@ -110,7 +109,7 @@ def _store(
     app = intake.app
     prefix = app.config.prefix
     robot = verdict.is_robot
-    ticket = _locked_ticket(app, match.number) if match else None
+    ticket = store.locked_ticket(app.db, match.number) if match else None
     author = None
     if ticket is not None and not robot and intake.read_agent is not None:
         author = intake.read_agent(msg, sender, ticket)
@@ -337,18 +336,6 @@ def spam_marked(msg: InboundMessage, authserv_id: str, domain: str) -> str | Non
         score = f" (score {verdict.score:g})" if verdict.score is not None else ""
         return f"our MTA marked it as spam{score}"
     return None
-
-
-def _locked_ticket(app: App, number: int) -> Ticket:
-    """The ticket, on PostgreSQL with its row locked until the commit: two messages for one
-    ticket (two agents answering at once) then apply one after the other and neither
-    overwrites the other's changes. SQLite's write transaction serialises them already."""
-    query = Ticket.select().where(Ticket.id == number)
-    if not is_sqlite(app.db):
-        # FK inserts (KEY SHARE) still pass. peewee takes the clause as a string; its stub
-        # only allows a bool.
-        query = query.for_update("FOR NO KEY UPDATE")  # type: ignore[arg-type]
-    return query.get()
 
 
 def _new_ticket(

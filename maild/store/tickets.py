@@ -8,9 +8,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from peewee import Database
+
 from maild.clock import iso
 from maild.errors import NotFoundError
 from maild.store.attachments import store_blob
+from maild.store.db import is_sqlite
 from maild.store.models import (
     Attachment,
     Contact,
@@ -56,6 +59,19 @@ def upsert_contact(address: Address) -> Contact:
         contact.name = address.name
         contact.save()
     return contact
+
+
+def locked_ticket(db: Database, number: int) -> Ticket:
+    """Ticket ``number``, on PostgreSQL with its row locked until the commit: two changes of one
+    ticket (two agents answering at once, an admin's ``tickets set`` beside a customer's reply)
+    then apply one after the other and neither overwrites the other's. SQLite's write
+    transaction serialises them already. DoesNotExist when there is no such ticket."""
+    query = Ticket.select().where(Ticket.id == number)
+    if not is_sqlite(db):
+        # FK inserts (KEY SHARE) still pass. peewee takes the clause as a string; its stub
+        # only allows a bool.
+        query = query.for_update("FOR NO KEY UPDATE")  # type: ignore[arg-type]
+    return query.get()
 
 
 def add_event(

@@ -206,7 +206,7 @@ def test_tickets_set_does_not_undo_a_reply_that_committed_meanwhile(
     app_factory, pg_url, monkeypatch
 ) -> None:
     """F2: `tickets set` (and `tickets merge`) read the ticket without the row lock the worker
-    takes (intake._locked_ticket) and then save() every column: a customer's reply that
+    takes (store.locked_ticket) and then save() every column: a customer's reply that
     re-opened the ticket in between is undone (status back to pending)."""
     import threading
 
@@ -224,11 +224,10 @@ def test_tickets_set_does_not_undo_a_reply_that_committed_meanwhile(
             app, None, Ticket.get_by_id(1), "pending", actor="x", at=app.clock.now()
         )
     original = lifecycle.apply_change
-    fired = []
+    fired: list[threading.Thread] = []
 
     def racing(*args, **kw):
-        if not fired:  # the customer's reply is processed while the CLI's transaction is open
-            fired.append(1)
+        if not fired:  # the customer's reply comes in while the CLI's transaction is open
 
             def reply() -> None:
                 app.db.connect(reuse_if_open=True)
@@ -244,14 +243,17 @@ def test_tickets_set_does_not_undo_a_reply_that_committed_meanwhile(
                 app.db.close()
 
             t = threading.Thread(target=reply)
+            fired.append(t)
             t.start()
-            t.join(30)
+            t.join(2)  # it waits for the CLI's row lock (or, without one, overwrites first)
         return original(*args, **kw)
 
     monkeypatch.setattr(lifecycle, "apply_change", racing)
     ticket_admin.set_fields(
         app, "ACME-1", status=None, priority="high", team=None, assign=None, fields=[], tags=[]
     )
+    fired[0].join(30)
+    assert not fired[0].is_alive()
     app.db.close()
     app.db.connect()
     t = Ticket.get_by_id(1)
