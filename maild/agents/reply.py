@@ -31,6 +31,7 @@ from maild.store import custom_fields
 from maild.store import tickets as store
 from maild.store.attachments import blob_path
 from maild.store.models import Attachment, Message, Ticket, TicketTag, Watcher
+from maild.store.origins import origin
 
 
 def apply_mail(
@@ -268,8 +269,8 @@ def answer(
     A ticket that came in through a Slack channel or an API channel with a ``reply_url`` gets
     the answer there instead (maild.webhooks.queue fans the ``answered`` event out to it).
     """
+
     from maild.webhooks.channels import answers_over_http
-    from maild.webhooks.queue import origin
 
     came = origin(ticket) if app.config.http.channels else None
     if came is not None and answers_over_http(app.config, came.channel):

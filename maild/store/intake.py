@@ -31,6 +31,7 @@ from maild.pipeline.thread import ThreadMatch, find_ticket, strip_reply_prefixes
 from maild.routing.schema import TicketView
 from maild.sla import lifecycle, survey
 from maild.stage import Stored
+from maild.store import origins
 from maild.store import tickets as store
 from maild.store.models import Message, SpoolEntry, Ticket, Watcher
 
@@ -158,6 +159,7 @@ def _store(
     )
     actor = sender.email
     if created:
+        origins.record(ticket, entry, message)
         store.add_event(
             ticket,
             "created",

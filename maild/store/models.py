@@ -389,6 +389,17 @@ class TicketSnooze(BaseModel):
     by = CharField(max_length=320)
 
 
+class TicketOrigin(BaseModel):
+    """Where a ticket came in, written when it is created: an HTTP channel (an API channel, or
+    Slack with its channel and thread), whose answers go back there, or ``""`` for mail and the
+    web form. A merge moves messages, never this row."""
+
+    ticket = ForeignKeyField(Ticket, primary_key=True, backref="origin_rows", on_delete="CASCADE")
+    channel = CharField(max_length=100, default="")
+    slack_channel = CharField(max_length=40, null=True)
+    thread_ts = CharField(max_length=40, null=True)
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     SchemaVersion,
     Contact,
@@ -416,6 +427,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     TicketLink,
     TicketMerge,
     TicketSnooze,
+    TicketOrigin,
 )
 
 __all__ = ["SQL", "database_proxy", "utcnow"]

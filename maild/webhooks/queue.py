@@ -20,7 +20,6 @@ import logging
 import secrets
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from peewee import fn
@@ -29,7 +28,6 @@ from maild.app import App
 from maild.store.db import is_sqlite, write_tx
 from maild.store.listing import summaries as list_summaries
 from maild.store.models import (
-    ApiIntake,
     Attachment,
     Contact,
     Event,
@@ -38,6 +36,7 @@ from maild.store.models import (
     WebhookDelivery,
     WebhookPending,
 )
+from maild.store.origins import Origin, origin
 from maild.store.tickets import attachment_json, message_json
 from maild.webhooks import mrkdwn
 from maild.webhooks.events import Described, describe, encode, first_message, payload
@@ -47,33 +46,8 @@ log = logging.getLogger("ticketd.webhooks")
 SLACK_TEMPLATE = "webhook_slack.mrkdwn.j2"
 
 
-@dataclass(frozen=True)
-class Origin:
-    """Where a ticket came in, when it was an HTTP channel."""
-
-    channel: str
-    slack_channel: str | None = None  # Slack's channel id and the thread's ts, for Slack
-    thread_ts: str | None = None
-
-
 def new_webhook_id() -> str:
     return f"msg_{secrets.token_hex(12)}"
-
-
-def origin(ticket: Ticket) -> Origin | None:
-    """The channel the ticket's first message came through (API intake rows outlive the spool)."""
-    first = first_message(ticket)
-    if first is None or first.spool_entry is None:
-        return None
-    intake = ApiIntake.get_or_none(ApiIntake.spool_id == first.spool_entry)
-    if intake is None:
-        return None
-    # A Slack ticket's first Message-ID is slack.<name>.<channel id>.<ts>@domain (maild.web.slack).
-    local = first.message_id.partition("@")[0]
-    parts = local.split(".", 3)
-    if parts[0] == "slack" and len(parts) == 4 and parts[1] == intake.channel:
-        return Origin(intake.channel, parts[2], parts[3].replace("-", "."))
-    return Origin(intake.channel)
 
 
 def slack_text(
