@@ -1,4 +1,6 @@
-"""Reproductions of defects found in review (each test fails on the reviewed commit)."""
+"""What features promise each other: merges keep answers on their channel and trust on both
+numbers, locks keep concurrent changes, form/API/Slack messages are a person's, archives, spam and
+erased people stay out of webhooks, Slack texts are escaped, roles count on both tickets."""
 
 from __future__ import annotations
 
@@ -71,7 +73,7 @@ def chat_app(app_factory, receiver, monkeypatch) -> App:
 def test_after_merging_a_chat_ticket_into_a_mail_ticket_answers_still_reach_the_mail_customer(
     chat_app: App, receiver
 ) -> None:
-    """F1: origin() is the channel of the ticket's *oldest* message; after a merge the target
+    """origin() is the channel of the ticket's *oldest* message; after a merge the target
     holds the source's older messages, so answers to the mail customer go to the chat channel."""
     from maild.cli.ticket_admin import merge_ticket
 
@@ -100,7 +102,7 @@ def test_after_merging_a_chat_ticket_into_a_mail_ticket_answers_still_reach_the_
 
 
 def test_an_agent_answering_a_merged_tickets_notification_is_trusted(app_factory) -> None:
-    """F6: mail to the agent's signed address of a merged ticket threads to the target, but
+    """mail to the agent's signed address of a merged ticket threads to the target, but
     trust.check compares the address's ticket number with the target's: a forgery warning."""
     app = app_factory()
     (app.config.rules_dir / "10-people.yaml").write_text(PEOPLE)
@@ -127,7 +129,7 @@ def test_an_agent_answering_a_merged_tickets_notification_is_trusted(app_factory
 
 
 def test_privacy_erase_removes_the_persons_webhook_deliveries(app_factory, monkeypatch) -> None:
-    """F4: webhook_delivery.body holds the ticket and message of the person; erase leaves them
+    """webhook_delivery.body holds the ticket and message of the person; erase leaves them
     (and a queued one is still posted after the erase)."""
     from maild.ops.privacy import erase
     from maild.webhooks.sender import WebhookSender, load_targets
@@ -158,7 +160,7 @@ def test_privacy_erase_removes_the_persons_webhook_deliveries(app_factory, monke
 
 
 def test_an_archive_import_sends_nothing_to_webhooks(app_factory, monkeypatch) -> None:
-    """F7: --archive promises "nothing is sent", but the worker's add_event leaves
+    """--archive promises "nothing is sent", but the worker's add_event leaves
     webhook_pending rows for every historical ticket and message (ticket.created /
     message.created go out), while close_imported's status events bypass add_event (receivers
     never hear the tickets were closed)."""
@@ -184,7 +186,7 @@ def test_an_archive_import_sends_nothing_to_webhooks(app_factory, monkeypatch) -
 
 
 def test_spam_is_not_announced_to_webhooks(app_factory, monkeypatch) -> None:
-    """F8: rules/20-routing.yaml: spam is "kept, but closed, and nobody is told"; the webhook
+    """rules/20-routing.yaml: spam is "kept, but closed, and nobody is told"; the webhook
     events of the spam ticket (created, message, tag, status) all go out, e.g. to a chat hook."""
     from maild.webhooks.sender import WebhookSender, load_targets
 
@@ -205,7 +207,7 @@ def test_spam_is_not_announced_to_webhooks(app_factory, monkeypatch) -> None:
 def test_tickets_set_does_not_undo_a_reply_that_committed_meanwhile(
     app_factory, pg_url, monkeypatch
 ) -> None:
-    """F2: `tickets set` (and `tickets merge`) read the ticket without the row lock the worker
+    """`tickets set` (and `tickets merge`) read the ticket without the row lock the worker
     takes (store.locked_ticket) and then save() every column: a customer's reply that
     re-opened the ticket in between is undone (status back to pending)."""
     import threading
@@ -266,7 +268,7 @@ def test_tickets_set_does_not_undo_a_reply_that_committed_meanwhile(
 def test_a_message_we_built_from_a_form_api_or_slack_is_never_dropped_as_an_autoreply(
     app_factory, source
 ) -> None:
-    """F3: messages built by our own HTTP intake carry no robot headers, but the classifier's
+    """messages built by our own HTTP intake carry no robot headers, but the classifier's
     subject patterns still apply: a web form / API / Slack message whose subject (for Slack the
     first line of the text) reads "Out of Office ..." is "ignored: autoreply that concerns no
     ticket" after the client was told it was received; "Auto: ..." becomes a robot ticket with
@@ -304,7 +306,7 @@ def test_a_message_we_built_from_a_form_api_or_slack_is_never_dropped_as_an_auto
 
 
 def test_slack_format_escapes_customer_text(app_factory) -> None:
-    """F9: Slack mrkdwn needs &, < and > escaped; a customer's subject/body goes in raw, so
+    """Slack mrkdwn needs &, < and > escaped; a customer's subject/body goes in raw, so
     "<!channel>" pings the whole channel and "<https://evil|text>" is a disguised link."""
     from maild.webhooks.sender import WebhookSender, load_targets
 
@@ -323,7 +325,7 @@ def test_slack_format_escapes_customer_text(app_factory) -> None:
 
 
 def test_a_lead_cannot_merge_into_another_teams_ticket(app_factory) -> None:
-    """F5: roles.py: a lead acts "on tickets of its teams"; #merge is checked against the
+    """roles.py: a lead acts "on tickets of its teams"; #merge is checked against the
     source's team only, so a billing lead merges a ticket (one they opened from any address)
     into a tech ticket: its requester becomes a watcher there and gets every answer to the
     tech customer in Cc."""
