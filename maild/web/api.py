@@ -52,12 +52,16 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 def load_channels(config: Config) -> dict[str, str]:
     """Token -> channel name from ``http.channels``; ConfigError for a bad entry."""
     tokens: dict[str, str] = {}
+    names: set[str] = set()  # one namespace for API and Slack channels: tickets record the name
     for i, entry in enumerate(config.http.channels):
         key = f"http.channels[{i}]"
         kind = kind_of(entry, key)  # unknown keys of either kind are refused here
         name = entry.get("name")
         if not isinstance(name, str) or not NAME_RE.match(name):
             raise ConfigError(f"{key}.name: give a name of lower-case letters, digits, - and _")
+        if name in names:
+            raise ConfigError(f"{key}.name: {name!r} is used twice")
+        names.add(name)
         if kind == "slack":  # no bearer token: Slack signs its requests (maild.web.slack)
             continue
         env, file = entry.get("token_env"), entry.get("token_file")
@@ -69,8 +73,6 @@ def load_channels(config: Config) -> dict[str, str]:
         token = read_secret(env=str(env) if env else None, file=path, what=key)
         if not token or len(token) < 16:
             raise ConfigError(f"{key}: the token must be at least 16 characters")
-        if name in tokens.values():
-            raise ConfigError(f"{key}.name: {name!r} is used twice")
         tokens[token] = name
     return tokens
 

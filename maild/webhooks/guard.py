@@ -34,6 +34,13 @@ def refused_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
         return "a reserved address"
     if ip.is_private:
         return "a private address"
+    if isinstance(ip, ipaddress.IPv6Address) and (ip.sixtofour or ip.teredo):
+        # 6to4 (2002::/16) and Teredo carry an IPv4 address inside: judged by that one.
+        inner = ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if inner is not None and refused_ip(inner) is not None:
+            return f"an IPv6 address wrapping {inner}, {refused_ip(inner)}"
+    if not ip.is_global:
+        return "a non-global address"
     return None
 
 

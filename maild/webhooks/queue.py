@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from peewee import fn
+from peewee import DatabaseError, fn
 
 from maild.app import App
 from maild.store.db import is_sqlite, write_tx
@@ -107,10 +107,23 @@ class FanOut:
                 found = [events[r.event_id] for r in rows if r.event_id in events]
                 batch.load(found, self.app.config.prefix, summaries=bool(self.hooks))
                 for event in found:
-                    self._deliveries(event, batch)
+                    self._fan_out(event, batch)
             batch.write()
             WebhookPending.delete().where(WebhookPending.id.in_([r.id for r in rows])).execute()
         return len(batch.rows)
+
+    def _fan_out(self, event: Event, batch: _Batch) -> None:
+        """One event's deliveries; an event that can't be turned into them (a template both the
+        admin's and the shipped copy fail on, a payload that can't be built) is logged and
+        left out, rather than holding up every later event of every hook."""
+        mark = len(batch.rows)
+        try:
+            self._deliveries(event, batch)
+        except DatabaseError:
+            raise  # the database's trouble is the whole pass's: it is retried
+        except Exception:
+            del batch.rows[mark:]
+            log.exception("webhook event #%s (%s) could not be fanned out", event.id, event.action)
 
     def _deliveries(self, event: Event, batch: _Batch) -> None:
         message = batch.messages.get(event.message_id) if event.message_id else None

@@ -400,3 +400,18 @@ def test_a_fan_out_batch_takes_the_same_number_of_queries_whatever_its_length(
     assert sizes[0] == sizes[1], (sizes, "\n".join(q[:150] for q in counted))
     assert WebhookDelivery.select().count() == 33
     assert WebhookPending.select().count() == 0
+
+
+def test_an_event_that_cannot_be_fanned_out_holds_up_no_other(app_factory, receiver, caplog):
+    from maild.store.models import Event
+
+    app = hook_app(app_factory, None, hook(receiver.url, events=["ticket.created"]))
+    mail_in(app, subject="Broken", message_id="<broken@customer.test>")
+    mail_in(app, subject="Fine", message_id="<fine@customer.test>")
+    first = Event.select().where(Event.action == "created").order_by(Event.id).first()
+    Event.update(detail="{not json").where(Event.id == first.id).execute()
+    assert deliver(app) == 1
+    (got,) = receiver.wait_for(1)
+    assert got.payload["ticket"]["subject"] == "Fine"
+    assert WebhookPending.select().count() == 0
+    assert f"webhook event #{first.id} (created) could not be fanned out" in caplog.text

@@ -77,3 +77,21 @@ def test_a_rate_that_does_not_parse_is_a_config_error_naming_its_key() -> None:
     with pytest.raises(ConfigError, match=r"http\.lookup_rate: 'lots' is not a rate"):
         check_rates(HttpConfig(lookup_rate="lots"))
     check_rates(HttpConfig())  # the defaults parse
+
+
+def test_a_slack_channel_and_an_api_channel_cannot_share_a_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maild.web.api import load_channels
+
+    monkeypatch.setenv("TICKETD_TEST_CHAT_TOKEN", "chat-token-0123456789abcdef")
+    channels = [
+        {"name": "chat", "kind": "slack", "signing_secret_env": "X", "bot_token_env": "Y"},
+        {"name": "chat", "token_env": "TICKETD_TEST_CHAT_TOKEN"},
+    ]
+    config = config_from_dict(
+        base_config(tmp_path, f"sqlite:///{tmp_path}/t.db", http={"channels": channels}),
+        base_dir=tmp_path,
+    )
+    with pytest.raises(ConfigError, match=r"http.channels\[1\].name: 'chat' is used twice"):
+        load_channels(config)

@@ -27,6 +27,8 @@ from maild.webhooks.sender import judge, retry_after
         ("0.0.0.0", "reserved"),
         ("224.0.0.1", "reserved"),
         ("::ffff:127.0.0.1", "loopback"),
+        ("2002:c0a8:0101::1", "wrapping 192.168.1.1"),  # 6to4 of a private address
+        ("2002:7f00:0001::1", "wrapping 127.0.0.1"),
     ],
 )
 def test_private_loopback_and_link_local_addresses_are_refused(ip: str, why: str) -> None:
@@ -34,7 +36,9 @@ def test_private_loopback_and_link_local_addresses_are_refused(ip: str, why: str
     assert reason is not None and why in reason
 
 
-@pytest.mark.parametrize("ip", ["93.184.215.14", "2606:4700::6810:84e5", "8.8.8.8"])
+@pytest.mark.parametrize(
+    "ip", ["93.184.215.14", "2606:4700::6810:84e5", "8.8.8.8", "2002:0808:0808::1"]
+)
 def test_public_addresses_pass(ip: str) -> None:
     assert refused_ip(ipaddress.ip_address(ip)) is None
 
