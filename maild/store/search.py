@@ -79,6 +79,15 @@ def create_index(db: Database) -> None:
         db.execute_sql(statement)
 
 
+def compact(db: Database) -> None:
+    """Merge the SQLite index's segments into one, so that text deleted from it (an erasure)
+    leaves no trace: FTS5 records a deletion as a marker beside the old entry until a merge.
+    PostgreSQL's ``VACUUM`` of the table does the same for its indexes."""
+    if is_sqlite(db):
+        db.execute_sql("INSERT INTO ticket_search(ticket_search) VALUES ('optimize')")
+        db.execute_sql("INSERT INTO message_search(message_search) VALUES ('optimize')")
+
+
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
