@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from maild.clock import iso
 from maild.errors import NotFoundError
@@ -236,6 +236,11 @@ def _message_json(row: tuple[Any, ...], attachments: list[dict[str, Any]]) -> di
     }
 
 
+def _tuples(query: Any) -> Iterable[tuple[Any, ...]]:
+    """A query's rows as tuples (its columns converted), without building model objects."""
+    return cast("Iterable[tuple[Any, ...]]", query.tuples())
+
+
 def ticket_detail(ticket: Ticket, prefix: str) -> dict[str, Any]:
     """``tickets show --json``: the summary plus messages and the audit trail.
 
@@ -253,14 +258,15 @@ def ticket_detail(ticket: Ticket, prefix: str) -> dict[str, Any]:
     data["snoozed_until"] = iso(snooze.until) if snooze else None
     # Rows as tuples, not models: building 500 Message objects cost more than reading them.
     messages = list(
-        Message.select(*MESSAGE_COLUMNS)
-        .where(Message.ticket == ticket)
-        .order_by(Message.created_at, Message.id)
-        .tuples()
+        _tuples(
+            Message.select(*MESSAGE_COLUMNS)
+            .where(Message.ticket == ticket)
+            .order_by(Message.created_at, Message.id)
+        )
     )
     files: dict[int, list[dict[str, Any]]] = {row[0]: [] for row in messages}
     if messages:
-        rows = (
+        rows = _tuples(
             Attachment.select(
                 Attachment.message,
                 Attachment.filename,
@@ -272,7 +278,6 @@ def ticket_detail(ticket: Ticket, prefix: str) -> dict[str, Any]:
             .join(Message)
             .where(Message.ticket == ticket)
             .order_by(Attachment.id)
-            .tuples()
         )
         for message_id, filename, content_type, size, sha256, inline in rows:
             files.setdefault(message_id, []).append(
@@ -285,11 +290,10 @@ def ticket_detail(ticket: Ticket, prefix: str) -> dict[str, Any]:
                 }
             )
     data["messages"] = [_message_json(row, files[row[0]]) for row in messages]
-    events = (
+    events = _tuples(
         Event.select(Event.at, Event.actor, Event.action, Event.detail, Event.message)
         .where(Event.ticket == ticket)
         .order_by(Event.id)
-        .tuples()
     )
     data["events"] = [
         {
