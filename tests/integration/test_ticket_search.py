@@ -6,10 +6,12 @@ the queries of search, ``--sort priority``, ``--team`` and ``--field`` read thei
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ from maild.store.db import is_sqlite
 from maild.store.listing import Filters, list_page
 from maild.store.models import Contact, Message, SchemaVersion, Ticket, TicketField
 from tests.agentkit import MX, agents_app, deliver, new_ticket
-from tests.conftest import base_config
+from tests.conftest import PG_ADMIN_DSN, base_config
 from tests.mailgen import make_mail
 
 
@@ -273,3 +275,39 @@ def test_search_sort_team_and_field_read_their_indexes(app: App) -> None:
     assert "ticket_field_name_value_lower" in plan, plan
     assert len(list_page("ACME", inkjet, limit=0).rows) == 4
     assert len(list_page("ACME", Filters(team="BILLING"), limit=0).rows) == 6
+
+
+@pytest.fixture
+def unprivileged_pg_url(pg_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database whose role may create tables but not extensions."""
+    import psycopg
+
+    suffix = uuid.uuid4().hex[:8]
+    role, name = f"ticketd_plain_{suffix}", f"ticketd_plain_{suffix}"
+    admin = psycopg.connect(PG_ADMIN_DSN, autocommit=True)
+    admin.execute(f'CREATE ROLE "{role}" LOGIN')
+    admin.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}", autocommit=True) as db:
+        db.execute(f'GRANT CREATE ON SCHEMA public TO "{role}"')
+    try:
+        yield f"postgresql://{role}@127.0.0.1:5432/{name}"
+    finally:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        admin.close()
+
+
+def test_without_the_right_to_create_pg_trgm_search_works_unindexed(
+    app_factory: Callable[..., App], unprivileged_pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="ticketd.store"):
+        app = app_factory(unprivileged_pg_url)
+    assert "search stays unindexed" in caplog.text and "pg_trgm" in caplog.text
+    assert SchemaVersion.get().version == migrations.CURRENT_VERSION
+    tickets = seed(5)
+    assert found("sn-0003") == [tickets[3].id]
+    assert found("PROBLEM 4") == [tickets[4].id]
+    assert "ticket_priority_rank" in _plan(app, Filters(), "priority:desc")
