@@ -153,7 +153,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         return _fail(f"--sort: {exc}")
     app = open_app(args)
     page = list_page(
-        app.config.prefix, filters, sort=args.sort, limit=args.limit, offset=args.offset
+        app.config.prefix,
+        filters,
+        sort=args.sort,
+        limit=args.limit,
+        offset=args.offset,
+        count=not args.json,  # the JSON is the rows alone
     )
     if args.json:
         print(json.dumps(page.rows, indent=2, ensure_ascii=False))

@@ -48,6 +48,7 @@ from maild.store.models import (
     WebhookPending,
     utcnow,
 )
+from maild.store.search import compact
 
 PLACEHOLDER = "erased@erased.invalid"
 REPLACEMENT = "[erased]"
@@ -292,6 +293,7 @@ def _scrub_storage(db: Database) -> bool:
     """Leave nothing in free pages or the WAL; False when the WAL could not be emptied (a
     reader held it): running the erase again, or the next checkpoint, finishes it."""
     if is_sqlite(db):
+        compact(db)  # the search index's old segments still hold the erased text's trigrams
         # secure_delete zeroes what this erasure deletes; VACUUM also drops what earlier updates
         # freed (the spool row's raw bytes were emptied when the message was stored).
         db.execute_sql("VACUUM")

@@ -1,14 +1,17 @@
 """The queue at scale: tickets filtered, sorted and paged with a fixed number of queries per page.
 
 :func:`list_page` runs one query for the page's tickets (with their requesters joined), one count
-of the rows the filters match, and one query each for the page's tags, custom fields, custom
+of the rows the filters match (for the table's "N more"; ``--json`` prints no total and skips
+it), and one query each for the page's tags, custom fields, custom
 statuses, watchers and links: seven statements whatever the page's length (the old list asked
 five per ticket). Every filter is a WHERE clause of that one query, so ``--limit``/``--offset``
 page through exactly what the filters chose.
 
-``search`` looks at the subject and at the visible (quote-stripped) text of the ticket's messages,
-case ignored (``LIKE`` on SQLite, ``ILIKE`` on PostgreSQL; ``%`` and ``_`` in the text are
-literal).
+``search`` looks at the subject and at the visible (quote-stripped) text of the ticket's messages
+for the text as typed (a substring, case ignored, no character of it special), through the index
+of :mod:`maild.store.search`. Tags and custom fields are ``EXISTS`` on their ``(ticket, ...)``
+unique indexes, so a page sorted by date stops after its rows; ``--sort priority`` and ``--team``
+read the expression indexes of :mod:`maild.store.indexes`.
 """
 
 from __future__ import annotations
@@ -19,13 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from peewee import SQL, Case, NodeList, fn
+from peewee import fn
 
 from maild.clock import iso
-from maild.store.db import is_sqlite
+from maild.store.indexes import priority_rank
 from maild.store.models import (
     Contact,
-    Message,
     Ticket,
     TicketField,
     TicketLink,
@@ -34,11 +36,11 @@ from maild.store.models import (
     Watcher,
     database_proxy,
 )
+from maild.store.search import matching_tickets
 
 # --sort keys: a leading "-" (or ":desc") sorts descending. Priority sorts by urgency, not by name.
 SORT_KEYS = ("created", "updated", "priority", "status", "ref", "team", "assignee")
 DEFAULT_SORT = "-created"
-PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
 
 
 @dataclass(frozen=True)
@@ -58,35 +60,22 @@ class Filters:
 @dataclass(frozen=True)
 class Page:
     rows: list[dict[str, Any]]
-    total: int  # how many tickets the filters match
+    total: int | None  # how many tickets the filters match; None when not counted
     offset: int
 
     @property
     def more(self) -> int:
-        """How many matching tickets come after this page."""
+        """How many matching tickets come after this page (0 when not counted)."""
+        if self.total is None:
+            return 0
         return max(0, self.total - self.offset - len(self.rows))
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _search_clause(text: str) -> Any:
-    pattern = _like(text)
-    in_messages = Message.select(Message.ticket).where(_contains(Message.body, pattern))
-    return _contains(Ticket.subject, pattern) | Ticket.id.in_(in_messages)
-
-
-def _contains(column: Any, pattern: str) -> Any:
-    return NodeList((column, SQL("ILIKE" if _is_pg() else "LIKE"), pattern, SQL("ESCAPE '\\'")))
-
-
-def _is_pg() -> bool:
-    return not is_sqlite(database_proxy.obj)
-
-
-def where_clauses(f: Filters) -> list[Any]:
+def where_clauses(f: Filters, *, correlated: bool = True) -> list[Any]:
+    """The WHERE of the filters. ``correlated`` (for a page): tags and custom fields as
+    ``EXISTS`` probes of their ``(ticket, ...)`` unique indexes, so a page in index order stops
+    after its rows; otherwise (for a count of all matches) as ``IN`` lists read from the
+    ``(tag, ticket)`` and ``(name, lower(value), ticket)`` indexes."""
     out: list[Any] = []
     if f.status:
         out.append(Ticket.status.in_(f.status))
@@ -97,20 +86,26 @@ def where_clauses(f: Filters) -> list[Any]:
             Ticket.assignee.is_null() if f.assignee == "" else Ticket.assignee == f.assignee.lower()
         )
     for tag in f.tag:
-        tagged = TicketTag.select(TicketTag.ticket).where(TicketTag.tag == tag)
-        out.append(Ticket.id.in_(tagged))
+        out.append(_having(TicketTag, TicketTag.tag == tag, correlated))
     if f.priority:
         out.append(Ticket.priority.in_(f.priority))
     if f.since is not None:
         out.append(Ticket.created_at >= f.since)
     if f.search:
-        out.append(_search_clause(f.search))
+        out.append(Ticket.id.in_(matching_tickets(database_proxy.obj, f.search)))
     for name, value in f.fields:
-        rows = TicketField.select(TicketField.ticket).where(
-            (TicketField.name == name.lower()) & (fn.LOWER(TicketField.value) == value.lower())
+        matches = (TicketField.name == name.lower()) & (
+            fn.LOWER(TicketField.value) == value.lower()
         )
-        out.append(Ticket.id.in_(rows))
+        out.append(_having(TicketField, matches, correlated))
     return out
+
+
+def _having(model: Any, condition: Any, correlated: bool) -> Any:
+    """Tickets with a row of ``model`` (a table with a ``ticket`` key) matching ``condition``."""
+    if correlated:
+        return fn.EXISTS(model.select(model.id).where((model.ticket == Ticket.id) & condition))
+    return Ticket.id.in_(model.select(model.ticket).where(condition))
 
 
 def order_by(sort: str) -> list[Any]:
@@ -124,7 +119,7 @@ def order_by(sort: str) -> list[Any]:
     if key not in SORT_KEYS:
         raise ValueError(f"unknown sort key {sort!r} (use {', '.join(SORT_KEYS)}, '-' to reverse)")
     if key == "priority":
-        column: Any = Case(Ticket.priority, list(PRIORITY_RANK.items()), -1)
+        column: Any = priority_rank(Ticket.priority)
     else:
         column = {
             "created": Ticket.created_at,
@@ -139,21 +134,31 @@ def order_by(sort: str) -> list[Any]:
 
 
 def list_page(
-    prefix: str, filters: Filters, *, sort: str = DEFAULT_SORT, limit: int = 50, offset: int = 0
+    prefix: str,
+    filters: Filters,
+    *,
+    sort: str = DEFAULT_SORT,
+    limit: int = 50,
+    offset: int = 0,
+    count: bool = True,
 ) -> Page:
-    """One page of tickets as ``tickets list --json`` prints them, and the total they match."""
-    clauses = where_clauses(filters)
+    """One page of tickets as ``tickets list --json`` prints them, and (``count``) the total
+    they match: reading every match, the dearest query of a page, which ``--json`` does not
+    print and so skips."""
     query = Ticket.select(Ticket, Contact).join(Contact, on=(Ticket.requester == Contact.id))
-    counted = Ticket.select(fn.COUNT(Ticket.id))
-    for clause in clauses:
+    for clause in where_clauses(filters):
         query = query.where(clause)
-        counted = counted.where(clause)
     query = query.order_by(*order_by(sort)).offset(offset)
     if limit:
         query = query.limit(limit)
     tickets = list(query)
-    total = counted.scalar() or 0
-    return Page(summaries(tickets, prefix), int(total), offset)
+    total = None
+    if count:
+        counted = Ticket.select(fn.COUNT(Ticket.id))
+        for clause in where_clauses(filters, correlated=False):
+            counted = counted.where(clause)
+        total = int(counted.scalar() or 0)
+    return Page(summaries(tickets, prefix), total, offset)
 
 
 def summaries(tickets: Sequence[Ticket], prefix: str) -> list[dict[str, Any]]:

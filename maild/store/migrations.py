@@ -2,10 +2,17 @@
 
 Version 1 is the initial schema; each later version is a function that upgrades from the one before,
 run in order inside a transaction. Creating tables is idempotent, so a fresh database and an old one
-take the same path: new tables come from ``create_tables``, an upgrade only alters or fills.
+take the same path: new tables and the models' indexes come from ``create_tables``, then a fresh
+database starts at version 1 and runs every upgrade (each is cheap on empty tables), so objects
+that the models cannot declare exist on both.
 
 - 2: the SLA tables (``sla_pause``, ``sla_firing``); tickets already pending, resolved or closed get
   an open pause from their last status change, so their clocks stay stopped.
+- 3: the listing at scale (issue 18): the search index (``maild.store.search``: FTS5 trigram tables
+  and their triggers on SQLite, filled from the rows already stored; ``pg_trgm`` GIN indexes on
+  PostgreSQL) and the expression indexes of ``maild.store.indexes``. The plain indexes of
+  version 3 (``ticket.priority``, ``ticket.assignee``, ``ticket_tag(tag, ticket)``) come from the
+  models.
 """
 
 from __future__ import annotations
@@ -15,9 +22,11 @@ from collections.abc import Callable
 from peewee import Database
 
 from maild.store.db import is_sqlite, write_tx
+from maild.store.indexes import create_indexes
 from maild.store.models import ALL_MODELS, Event, SchemaVersion, SlaPause, Ticket
+from maild.store.search import create_index
 
-CURRENT_VERSION = 2
+CURRENT_VERSION = 3
 
 
 def _v2_open_pauses(db: Database) -> None:
@@ -36,8 +45,14 @@ def _v2_open_pauses(db: Database) -> None:
         SlaPause.create(ticket=ticket, status=ticket.status, started_at=since)
 
 
+def _v3_listing_indexes(db: Database) -> None:
+    """The search index (with its backfill) and the expression indexes of ``tickets list``."""
+    create_index(db)
+    create_indexes(db)
+
+
 # Upgrades from version N-1 to N, keyed by N.
-UPGRADES: dict[int, Callable[[Database], None]] = {2: _v2_open_pauses}
+UPGRADES: dict[int, Callable[[Database], None]] = {2: _v2_open_pauses, 3: _v3_listing_indexes}
 
 
 def _schema_names(db: Database) -> set[str]:
@@ -75,8 +90,7 @@ def upgrade(db: Database) -> int:
         db.create_tables(ALL_MODELS, safe=True)
         row = SchemaVersion.select().first()
         if row is None:
-            SchemaVersion.create(version=CURRENT_VERSION)
-            return CURRENT_VERSION
+            row = SchemaVersion.create(version=1)
         for version in range(row.version + 1, CURRENT_VERSION + 1):
             UPGRADES[version](db)
             row.version = version

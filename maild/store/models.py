@@ -95,9 +95,9 @@ class Ticket(BaseModel):
     id = AutoField()
     subject = TextField(default="")
     status = CharField(max_length=12, default="new", index=True)
-    priority = CharField(max_length=10, default="normal")
-    team = CharField(max_length=100, null=True)
-    assignee = CharField(max_length=320, null=True)
+    priority = CharField(max_length=10, default="normal", index=True)
+    team = CharField(max_length=100, null=True)  # indexed as lower(team): maild.store.indexes
+    assignee = CharField(max_length=320, null=True, index=True)
     requester = ForeignKeyField(Contact, backref="tickets")
     support_address = CharField(max_length=320, default="")
     parent = ForeignKeyField("self", null=True, backref="followups")
@@ -119,7 +119,7 @@ class TicketTag(BaseModel):
     tag = CharField(max_length=100)
 
     class Meta:
-        indexes = ((("ticket", "tag"), True),)
+        indexes = ((("ticket", "tag"), True), (("tag", "ticket"), False))
 
 
 class TicketField(BaseModel):

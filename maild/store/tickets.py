@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from peewee import Database
 
@@ -208,26 +208,55 @@ def attachment_json(a: Attachment) -> dict[str, Any]:
     }
 
 
+# What ``tickets show --json`` and the webhooks show of a message: its columns, in this order.
+# Not ``raw``, ``full_text`` or ``html``, which a show of 500 messages need not read.
+MESSAGE_COLUMNS = (
+    Message.id,
+    Message.direction,
+    Message.kind,
+    Message.from_addr,
+    Message.from_name,
+    Message.to_addrs,
+    Message.cc_addrs,
+    Message.subject,
+    Message.body,
+    Message.message_id,
+    Message.classification,
+    Message.created_at,
+)
+
+
 def message_json(m: Message, attachments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """One message as ``tickets show --json`` and the webhook payloads show it; ``attachments``
     when the caller loaded them already (``tickets show`` loads all in one query)."""
     if attachments is None:
         attachments = [attachment_json(a) for a in m.attachments.order_by(Attachment.id)]
+    return _message_json(tuple(getattr(m, c.name) for c in MESSAGE_COLUMNS), attachments)
+
+
+def _message_json(row: tuple[Any, ...], attachments: list[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON of a message from its :data:`MESSAGE_COLUMNS` values."""
+    (id_, direction, kind, from_addr, from_name, to, cc, subject, body, mid, cls, created) = row
     return {
-        "id": m.id,
-        "direction": m.direction,
-        "kind": m.kind,
-        "from": m.from_addr,
-        "from_name": m.from_name,
-        "to": json.loads(m.to_addrs),
-        "cc": json.loads(m.cc_addrs),
-        "subject": m.subject,
-        "body": m.body,
-        "message_id": m.message_id,
-        "classification": m.classification,
-        "created_at": iso(m.created_at),
+        "id": id_,
+        "direction": direction,
+        "kind": kind,
+        "from": from_addr,
+        "from_name": from_name,
+        "to": json.loads(to),
+        "cc": json.loads(cc),
+        "subject": subject,
+        "body": body,
+        "message_id": mid,
+        "classification": cls,
+        "created_at": iso(created),
         "attachments": attachments,
     }
+
+
+def _tuples(query: Any) -> Iterable[tuple[Any, ...]]:
+    """A query's rows as tuples (its columns converted), without building model objects."""
+    return cast("Iterable[tuple[Any, ...]]", query.tuples())
 
 
 def ticket_detail(ticket: Ticket, prefix: str) -> dict[str, Any]:
@@ -245,34 +274,53 @@ def ticket_detail(ticket: Ticket, prefix: str) -> dict[str, Any]:
     ]
     snooze = TicketSnooze.get_or_none(TicketSnooze.ticket == ticket)
     data["snoozed_until"] = iso(snooze.until) if snooze else None
-    messages = list(ticket.messages.order_by(Message.created_at, Message.id))
-    files: dict[int, list[dict[str, Any]]] = {m.id: [] for m in messages}
+    # Rows as tuples, not models: building 500 Message objects cost more than reading them.
+    messages = list(
+        _tuples(
+            Message.select(*MESSAGE_COLUMNS)
+            .where(Message.ticket == ticket)
+            .order_by(Message.created_at, Message.id)
+        )
+    )
+    files: dict[int, list[dict[str, Any]]] = {row[0]: [] for row in messages}
     if messages:
-        rows = (
-            Attachment.select()
+        rows = _tuples(
+            Attachment.select(
+                Attachment.message,
+                Attachment.filename,
+                Attachment.content_type,
+                Attachment.size,
+                Attachment.sha256,
+                Attachment.inline,
+            )
             .join(Message)
             .where(Message.ticket == ticket)
             .order_by(Attachment.id)
         )
-        for a in rows:
-            files.setdefault(a.message_id, []).append(
+        for message_id, filename, content_type, size, sha256, inline in rows:
+            files.setdefault(message_id, []).append(
                 {
-                    "filename": a.filename,
-                    "content_type": a.content_type,
-                    "size": a.size,
-                    "sha256": a.sha256,
-                    "inline": a.inline,
+                    "filename": filename,
+                    "content_type": content_type,
+                    "size": size,
+                    "sha256": sha256,
+                    "inline": bool(inline),
                 }
             )
-    data["messages"] = [message_json(m, files[m.id]) for m in messages]
+    data["messages"] = [_message_json(row, files[row[0]]) for row in messages]
+    events = _tuples(
+        Event.select(Event.at, Event.actor, Event.action, Event.detail, Event.message)
+        .where(Event.ticket == ticket)
+        .order_by(Event.id)
+    )
     data["events"] = [
         {
-            "at": iso(e.at),
-            "actor": e.actor,
-            "action": e.action,
-            "detail": json.loads(e.detail),
-            "message": e.message_id,
+            "at": iso(at),
+            "actor": actor,
+            "action": action,
+            "detail": json.loads(detail),
+            "message": m,
         }
-        for e in ticket.events.order_by(Event.id)
+        for at, actor, action, detail, m in events
     ]
     return data

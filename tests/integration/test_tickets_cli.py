@@ -163,6 +163,10 @@ def test_a_page_takes_the_same_number_of_queries_whatever_its_length(
             page = list_page("ACME", Filters(tag=("vip",)), limit=limit)
             assert len(page.rows) == min(limit, 20) and page.total == 20
             sizes.append(len(counted))
+        counted.clear()
+        uncounted = list_page("ACME", Filters(tag=("vip",)), limit=10, count=False)
+        assert len(uncounted.rows) == 10 and uncounted.total is None  # what --json asks
+        assert len(counted) == sizes[0] - 1 and not any("COUNT" in q for q in counted)
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
