@@ -79,6 +79,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     except RulesError as exc:
         return _print_errors(exc)
     print(f"ok: {rules.describe()}")
+    from maild.routing.needs import missing_part_warnings
+
+    for line in missing_part_warnings(rules.rules):
+        print(line, file=sys.stderr)
     if args.rules_dir is None:
         for line in undeclared_warnings(args, rules):
             print(line, file=sys.stderr)

@@ -75,6 +75,19 @@ class GroupStats:
 
 
 @dataclass(frozen=True)
+class Sentiment:
+    """First messages of the tickets created in the window: how many had a sentiment score, and
+    how many of those were negative (below -0.5)."""
+
+    scored: int = 0
+    negative: int = 0
+
+    @property
+    def share_negative(self) -> float | None:
+        return self.negative / self.scored if self.scored else None
+
+
+@dataclass(frozen=True)
 class Day:
     """One local calendar day: tickets created and resolved, and those open at its end."""
 
@@ -99,6 +112,7 @@ class Report:
     top_tags: tuple[tuple[str, int], ...]
     traffic: tuple[tuple[int, ...], ...]  # [weekday Monday first][hour]: inbound customer messages
     grouped_by: str = "team"  # what ``teams`` groups by: "team", or "field.NAME" (report --by)
+    sentiment: Sentiment = Sentiment()
 
     @property
     def weekdays(self) -> tuple[tuple[str, int], ...]:

@@ -107,6 +107,12 @@ def render(report: Report) -> str:
     out += ["", "Top tags (tickets created)"]
     tags = [f"{fmt.name(tag, '', 30)} {n}" for tag, n in report.top_tags]
     out += _wrap(tags) if tags else ["  (none)"]
+    mood = report.sentiment
+    out += [
+        "",
+        f"Negative first messages (sentiment below -0.5): {fmt.share(mood.share_negative)} "
+        f"({mood.negative} of {mood.scored} scored)",
+    ]
     out += ["", *traffic(report)]
     return "\n".join(line.rstrip() for line in out) + "\n"
 

@@ -97,7 +97,14 @@ class ConditionCompiler:
         self.teams = teams
 
     def fields(self) -> tuple[str, ...]:
-        message = (*MESSAGE_FIELDS, "spam_score", "header", "has_attachments", "attachment")
+        message = (
+            *MESSAGE_FIELDS,
+            "spam_score",
+            "sentiment",
+            "header",
+            "has_attachments",
+            "attachment",
+        )
         if self.scope == "message":
             return (*message, "business_hours")
         if self.scope == "reply":
@@ -174,7 +181,7 @@ class ConditionCompiler:
                     f"{path}: the ticket's {name} can only be tested by rules "
                     "on customer_reply or agent_reply",
                 )
-            elif name in (*MESSAGE_FIELDS, "header", "attachment", "has_attachments"):
+            elif name in (*MESSAGE_FIELDS, "sentiment", "header", "attachment", "has_attachments"):
                 self.report(node, name, f"{path}: message fields cannot be tested {where}")
             else:
                 self.report(
@@ -198,8 +205,8 @@ class ConditionCompiler:
             return HasAttachments(value)
         if name == "header":
             return self._headers(value, node, path)
-        if name == "spam_score":
-            return self._score(value, node, path)
+        if name in ("spam_score", "sentiment"):
+            return self._score(value, node, path, name)
         if name == "attachment":
             return self._attachment(value, node, path)
         tests = self.tests(value, node, name, path, field=str(name))
@@ -249,11 +256,12 @@ class ConditionCompiler:
         done = [item for item in items if item is not None]
         return done[0] if len(done) == 1 else AllOf(tuple(done))
 
-    def _score(self, value: Any, node: Any, path: str) -> Condition | None:
-        """``spam_score: {above: 5}``, ``{below: 1}``, both, or ``{exists: true|false}``."""
+    def _score(self, value: Any, node: Any, path: str, name: str) -> Condition | None:
+        """``spam_score: {above: 5}``, ``{below: 1}``, both, or ``{exists: true|false}``; the
+        same for ``sentiment`` (from -1 to 1)."""
         known = ("above", "below", "exists")
         if not isinstance(value, dict) or not value:
-            self.report(node, "spam_score", f"{path}: expected {{above: 5}} or {{below: 0}}")
+            self.report(node, name, f"{path}: expected {{above: 5}} or {{below: 0}}")
             return None
         found: dict[str, Any] = {}
         for key, operand in value.items():
@@ -272,6 +280,7 @@ class ConditionCompiler:
             above=float(found["above"]) if "above" in found else None,
             below=float(found["below"]) if "below" in found else None,
             exists=found.get("exists"),
+            of=name,
         )
 
     def _attachment(self, value: Any, node: Any, path: str) -> Condition | None:

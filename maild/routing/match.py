@@ -25,6 +25,8 @@ from typing import Literal
 import regex
 
 from maild.pipeline.message import InboundMessage
+from maild.pipeline.sentiment import MISSING, message_sentiment
+from maild.pipeline.sentiment import available as sentiment_available
 from maild.pipeline.spam import MtaVerdict, mta_verdict
 from maild.routing.schema import (
     SPAM_FIELDS,
@@ -110,6 +112,8 @@ class MatchContext:
         self._folded: dict[tuple[str, str | None], tuple[str, ...]] = {}
         self._open: bool | None = None
         self._attachments: int | None = None
+        self._sentiment: float | None = None
+        self._sentiment_done = False
 
     def values(self, field: str, header: str | None = None) -> tuple[str, ...]:
         key = (field, header)
@@ -151,6 +155,13 @@ class MatchContext:
                 msg.headers, authserv_id=self.authserv_id, domain=sender.rpartition("@")[2]
             )
         return self._mta
+
+    def sentiment(self) -> float | None:
+        """The message's sentiment score (maild.pipeline.sentiment), None without the package."""
+        if not self._sentiment_done:
+            self._sentiment = message_sentiment(self.msg)
+            self._sentiment_done = True
+        return self._sentiment
 
     def _compute(self, field: str, header: str | None) -> Sequence[str | None]:
         msg, ticket = self.msg, self.ticket
@@ -341,6 +352,8 @@ def score_holds(cond: ScoreCond, score: float | None) -> bool:
 
 
 def _score(cond: ScoreCond, ctx: MatchContext) -> Outcome:
+    if cond.of == "sentiment":
+        return _sentiment(cond, ctx)
     score = ctx.mta().score
     wanted = ", ".join(
         f"{k} {v:g}" if not isinstance(v, bool) else f"exists {str(v).lower()}"
@@ -349,6 +362,20 @@ def _score(cond: ScoreCond, ctx: MatchContext) -> Outcome:
     )
     said = "no score from our MTA" if score is None else f"score {score:g}"
     return Outcome(score_holds(cond, score), f"spam_score {wanted} ({said})")
+
+
+def _sentiment(cond: ScoreCond, ctx: MatchContext) -> Outcome:
+    score = ctx.sentiment()
+    wanted = ", ".join(
+        f"{k} {v:g}" if not isinstance(v, bool) else f"exists {str(v).lower()}"
+        for k, v in (("above", cond.above), ("below", cond.below), ("exists", cond.exists))
+        if v is not None
+    )
+    if score is None:
+        said = "no score: " + (MISSING if not sentiment_available() else "no text")
+    else:
+        said = f"score {score:g}"
+    return Outcome(score_holds(cond, score), f"sentiment {wanted} ({said})")
 
 
 def check(cond: Condition, ctx: MatchContext) -> Outcome:

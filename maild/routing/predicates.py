@@ -113,6 +113,8 @@ def predicate(cond: Condition) -> Predicate:
         return lambda ctx: ctx.attachment_count() > 0 if expected else ctx.attachment_count() == 0
     if isinstance(cond, ScoreCond):
         score_cond = cond
+        if score_cond.of == "sentiment":
+            return lambda ctx: score_holds(score_cond, ctx.sentiment())
         return lambda ctx: score_holds(score_cond, ctx.mta().score)
     if isinstance(cond, BusinessHoursCond):
         expected = cond.expected

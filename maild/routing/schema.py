@@ -142,11 +142,13 @@ class BusinessHoursCond:
 @dataclass(frozen=True)
 class ScoreCond:
     """``spam_score: {above: 5, below: 10}``: the MTA's spam score in that range (exclusive);
-    ``exists: false``: the MTA gave no score."""
+    ``exists: false``: the MTA gave no score. ``of`` is ``sentiment`` for the message's sentiment
+    score (``sentiment: {below: -0.5}``, :mod:`maild.pipeline.sentiment`)."""
 
     above: float | None = None
     below: float | None = None
     exists: bool | None = None
+    of: str = "spam_score"  # spam_score | sentiment
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from maild.pipeline.authres import dmarc_fails, domain_of, our_results
 from maild.pipeline.classify import Classification
 from maild.pipeline.message import Address, InboundMessage
 from maild.pipeline.reply import reply_text
+from maild.pipeline.sentiment import message_sentiment
 from maild.pipeline.thread import ThreadMatch, find_ticket, strip_reply_prefixes
 from maild.routing.schema import TicketView
 from maild.sla import lifecycle, survey
@@ -271,6 +272,7 @@ def _message_row(
         raw=msg.raw,
         spool_entry=entry.id,
         created_at=now,
+        sentiment=message_sentiment(msg) if kind == "customer" else None,
     )
 
 

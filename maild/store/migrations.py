@@ -6,6 +6,7 @@ take the same path: new tables come from ``create_tables``, an upgrade only alte
 
 - 2: the SLA tables (``sla_pause``, ``sla_firing``); tickets already pending, resolved or closed get
   an open pause from their last status change, so their clocks stay stopped.
+- 3: ``message.sentiment`` (a nullable score; messages stored before keep None).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from collections.abc import Callable
 from peewee import Database
 
 from maild.store.db import is_sqlite, write_tx
-from maild.store.models import ALL_MODELS, Event, SchemaVersion, SlaPause, Ticket
+from maild.store.models import ALL_MODELS, Event, Message, SchemaVersion, SlaPause, Ticket
 
-CURRENT_VERSION = 2
+CURRENT_VERSION = 3
 
 
 def _v2_open_pauses(db: Database) -> None:
@@ -36,8 +37,20 @@ def _v2_open_pauses(db: Database) -> None:
         SlaPause.create(ticket=ticket, status=ticket.status, started_at=since)
 
 
+def _columns(db: Database, table: str) -> set[str]:
+    return {column.name for column in db.get_columns(table)}
+
+
+def _v3_message_sentiment(db: Database) -> None:
+    """Add ``message.sentiment`` unless ``create_tables`` just made the table with it."""
+    if "sentiment" in _columns(db, Message._meta.table_name):
+        return
+    kind = "REAL" if is_sqlite(db) else "DOUBLE PRECISION"  # what peewee's FloatField creates
+    db.execute_sql(f"ALTER TABLE {Message._meta.table_name} ADD COLUMN sentiment {kind}")
+
+
 # Upgrades from version N-1 to N, keyed by N.
-UPGRADES: dict[int, Callable[[Database], None]] = {2: _v2_open_pauses}
+UPGRADES: dict[int, Callable[[Database], None]] = {2: _v2_open_pauses, 3: _v3_message_sentiment}
 
 
 def _schema_names(db: Database) -> set[str]:

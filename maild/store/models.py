@@ -17,6 +17,7 @@ from peewee import (
     CharField,
     DatabaseProxy,
     DateTimeField,
+    FloatField,
     ForeignKeyField,
     IntegerField,
     Model,
@@ -178,6 +179,9 @@ class Message(BaseModel):
     raw = BlobField(null=True)
     spool_entry = IntegerField(null=True)
     created_at = DateTimeField(default=utcnow, index=True)
+    # A customer's mail: VADER's compound score, -1 to 1 (maild.pipeline.sentiment); None for
+    # other mail, and when the package is missing.
+    sentiment = FloatField(null=True)
 
 
 class Attachment(BaseModel):

@@ -207,6 +207,7 @@ def message_json(m: Message, attachments: list[dict[str, Any]] | None = None) ->
         "body": m.body,
         "message_id": m.message_id,
         "classification": m.classification,
+        "sentiment": m.sentiment,
         "created_at": iso(m.created_at),
         "attachments": attachments,
     }
