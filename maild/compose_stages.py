@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from maild.agents.desk import AgentDesk
 from maild.app import App
+from maild.kb.holder import KbHolder
 from maild.notify.auto import AutoMail
 from maild.notify.templates import Renderer
 from maild.routing.apply import RulesStage
@@ -52,5 +53,6 @@ def compose(app: App, rules: RulesHolder | None = None) -> tuple[AgentDesk, tupl
         else RulesHolder.open(app.config.rules_dir, app.config.templates_dir)
     )
     renderer = Renderer(app.config.templates_dir)
+    KbHolder(app.db, app.config.kb_dir).maybe_reload()  # the index as the articles are now
     desk = AgentDesk(app, holder, renderer)
     return desk, stages(app, holder, desk, renderer)

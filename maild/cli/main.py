@@ -35,6 +35,7 @@ COMMANDS = (
     "links",
     "passwd",
     "webhooks",
+    "kb",
 )
 # A command whose module has another name (``import`` is a Python keyword).
 MODULES = {"import": "archive_import"}

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from peewee import Database
 
 from maild.store.db import is_sqlite, write_tx
+from maild.store.fulltext import ensure_tables
 from maild.store.models import ALL_MODELS, Event, Message, SchemaVersion, SlaPause, Ticket
 
 CURRENT_VERSION = 3
@@ -86,6 +87,7 @@ def upgrade(db: Database) -> int:
         return CURRENT_VERSION
     with write_tx(db):
         db.create_tables(ALL_MODELS, safe=True)
+        ensure_tables(db)  # the knowledge base's full-text index (maild.store.fulltext)
         row = SchemaVersion.select().first()
         if row is None:
             SchemaVersion.create(version=CURRENT_VERSION)
