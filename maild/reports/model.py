@@ -88,6 +88,26 @@ class Sentiment:
 
 
 @dataclass(frozen=True)
+class ArticleDeflection:
+    slug: str
+    suggested: int  # tickets it was suggested to
+    self_solved: int  # of those, resolved by its "that solved it" link
+
+
+@dataclass(frozen=True)
+class Deflection:
+    """Tickets created in the window that were suggested articles, and those self-solved."""
+
+    suggested: int = 0
+    self_solved: int = 0
+    articles: tuple[ArticleDeflection, ...] = ()
+
+    @property
+    def share(self) -> float | None:
+        return self.self_solved / self.suggested if self.suggested else None
+
+
+@dataclass(frozen=True)
 class Day:
     """One local calendar day: tickets created and resolved, and those open at its end."""
 
@@ -113,6 +133,7 @@ class Report:
     traffic: tuple[tuple[int, ...], ...]  # [weekday Monday first][hour]: inbound customer messages
     grouped_by: str = "team"  # what ``teams`` groups by: "team", or "field.NAME" (report --by)
     sentiment: Sentiment = Sentiment()
+    deflection: Deflection = Deflection()
 
     @property
     def weekdays(self) -> tuple[tuple[str, int], ...]:

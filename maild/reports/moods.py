@@ -1,9 +1,13 @@
-"""The share of negative first messages: tickets created in the window whose opening customer
-mail scored below :data:`maild.pipeline.sentiment.NEGATIVE` (VADER's compound score)."""
+"""Self-service figures of the tickets created in the window: the share of negative first
+messages (opening customer mail scored below -0.5, VADER's compound score) and the deflection of
+knowledge-base suggestions (tickets suggested articles, tickets self-solved, per article)."""
 
 from __future__ import annotations
 
-from maild.reports.model import Sentiment
+import json
+from collections import Counter
+
+from maild.reports.model import ArticleDeflection, Deflection, Sentiment
 from maild.reports.sql import Scope
 
 NEGATIVE = -0.5  # maild.pipeline.sentiment.NEGATIVE (the reports import no pipeline module)
@@ -22,3 +26,36 @@ def first_messages(scope: Scope, created: str) -> Sentiment:
     )
     scored, negative = scope.rows(sql)[0]
     return Sentiment(scored=int(scored or 0), negative=int(negative or 0))
+
+
+def deflection(scope: Scope, created: str) -> Deflection:
+    """Tickets ``created`` selects that were suggested articles, and those resolved self-solved."""
+    suggested = scope.rows(
+        "SELECT ks.slug, COUNT(DISTINCT ks.ticket_id) FROM kb_suggestion ks "
+        f"JOIN ticket t ON t.id = ks.ticket_id WHERE {created} AND {scope.base} GROUP BY ks.slug"
+    )
+    (tickets,) = scope.rows(
+        "SELECT COUNT(DISTINCT ks.ticket_id) FROM kb_suggestion ks "
+        f"JOIN ticket t ON t.id = ks.ticket_id WHERE {created} AND {scope.base}"
+    )[0]
+    solved_rows = scope.rows(
+        "SELECT e.ticket_id, e.detail FROM event e JOIN ticket t ON t.id = e.ticket_id "
+        f"WHERE e.action = 'self_solved' AND {created} AND {scope.base}"
+    )
+    by_article: Counter[str] = Counter()
+    solved_tickets = set()
+    for ticket_id, detail in solved_rows:
+        solved_tickets.add(ticket_id)
+        article = json.loads(detail or "{}").get("article")
+        if article:
+            by_article[str(article)] += 1
+    articles = sorted(
+        (
+            ArticleDeflection(str(slug), int(n), by_article.get(str(slug), 0))
+            for slug, n in suggested
+        ),
+        key=lambda a: (-a.suggested, a.slug),
+    )
+    return Deflection(
+        suggested=int(tickets or 0), self_solved=len(solved_tickets), articles=tuple(articles)
+    )

@@ -22,6 +22,8 @@ What counts, in one place (the README's "Reports" section says the same):
   received in the window, by local weekday and hour.
 - Negative first messages: of the tickets created in the window whose first customer message has
   a sentiment score, the share scored below -0.5.
+- Deflection: of the tickets created in the window, those suggested knowledge-base articles in
+  their acknowledgement, those resolved as self-solved (event ``self_solved``), per article.
 """
 
 from __future__ import annotations
@@ -122,6 +124,7 @@ class _Builder:
             days = series.days(scope, lookups, period, created)
             traffic = series.traffic(scope, lookups, self.window("m"))
             sentiment = moods.first_messages(scope, created)
+            deflected = moods.deflection(scope, created)
         return Report(
             start=period.start,
             end=period.end,
@@ -137,6 +140,7 @@ class _Builder:
             traffic=traffic,
             grouped_by=f"field.{self.by_field}" if self.by_field else "team",
             sentiment=sentiment,
+            deflection=deflected,
         )
 
     def calendar_start(self) -> dt.datetime:

@@ -88,6 +88,15 @@ def to_dict(report: Report) -> dict[str, Any]:
             "negative": report.sentiment.negative,
             "share_negative": _r(report.sentiment.share_negative, 4),
         },
+        "deflection": {
+            "suggested": report.deflection.suggested,
+            "self_solved": report.deflection.self_solved,
+            "share": _r(report.deflection.share, 4),
+            "articles": [
+                {"slug": a.slug, "suggested": a.suggested, "self_solved": a.self_solved}
+                for a in report.deflection.articles
+            ],
+        },
         "busiest": {
             "basis": TRAFFIC_BASIS,
             "weekdays": [{"weekday": w, "messages": n} for w, n in report.weekdays],
