@@ -47,7 +47,7 @@ class Daemon:
         # Broken rules or IMAP settings are config errors (exit 78, file:line in the message),
         # reported before anything listens.
         self.rules = RulesHolder.open(app.config.rules_dir, app.config.templates_dir)
-        self.kb = KbHolder(app.db, app.config.kb_dir)  # indexed by the worker's start
+        self.kb = KbHolder(app.db, app.config.kb_dir)
         parse_mailboxes(app.config.imap.mailboxes, app.config.source)
         # A hook or channel with a missing secret or a refused URL stops the start (exit 78).
         self.webhook_targets = load_targets(app.config)
@@ -74,6 +74,7 @@ class Daemon:
     def start(self) -> None:
         """Start intake and background threads (everything but the worker loop)."""
         app = self.app
+        self.kb_reload()  # the articles indexed before the pages and the worker use them
         released = spool.release_dead_claims(app.db)
         if released:
             log.info("released %d spool claims left by stopped processes", released)
