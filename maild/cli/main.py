@@ -36,6 +36,7 @@ COMMANDS = (
     "passwd",
     "webhooks",
     "kb",
+    "triage",
 )
 # A command whose module has another name (``import`` is a Python keyword).
 MODULES = {"import": "archive_import"}

@@ -33,6 +33,7 @@ import regex
 from maild.routing.schema import (
     MESSAGE_FIELDS,
     OPERATORS,
+    PREDICTION_TARGETS,
     PRIORITIES,
     STATUSES,
     TEXT_OPERATORS,
@@ -48,6 +49,7 @@ from maild.routing.schema import (
     FieldTest,
     HasAttachments,
     Not,
+    PredictionCond,
     RegexTest,
     ScoreCond,
     TextTest,
@@ -101,6 +103,7 @@ class ConditionCompiler:
             *MESSAGE_FIELDS,
             "spam_score",
             "sentiment",
+            "prediction",
             "header",
             "has_attachments",
             "attachment",
@@ -181,7 +184,14 @@ class ConditionCompiler:
                     f"{path}: the ticket's {name} can only be tested by rules "
                     "on customer_reply or agent_reply",
                 )
-            elif name in (*MESSAGE_FIELDS, "sentiment", "header", "attachment", "has_attachments"):
+            elif name in (
+                *MESSAGE_FIELDS,
+                "sentiment",
+                "prediction",
+                "header",
+                "attachment",
+                "has_attachments",
+            ):
                 self.report(node, name, f"{path}: message fields cannot be tested {where}")
             else:
                 self.report(
@@ -207,6 +217,8 @@ class ConditionCompiler:
             return self._headers(value, node, path)
         if name in ("spam_score", "sentiment"):
             return self._score(value, node, path, name)
+        if name == "prediction":
+            return self._prediction(value, node, path)
         if name == "attachment":
             return self._attachment(value, node, path)
         tests = self.tests(value, node, name, path, field=str(name))
@@ -282,6 +294,54 @@ class ConditionCompiler:
             exists=found.get("exists"),
             of=name,
         )
+
+    def _prediction(self, value: Any, node: Any, path: str) -> Condition | None:
+        """``prediction: {team: {confidence: 0.8, equals: [billing]}}`` (or ``priority``)."""
+        example = "{team: {confidence: 0.8}}"
+        if not isinstance(value, dict) or len(value) != 1:
+            self.report(node, "prediction", f"{path}: expected one of team, priority: {example}")
+            return None
+        ((target, spec),) = value.items()
+        if target not in PREDICTION_TARGETS:
+            self.report(
+                value,
+                target,
+                f"{path}: cannot predict {target!r}" + suggest(str(target), PREDICTION_TARGETS),
+            )
+            return None
+        sub = f"{path}.{target}"
+        if not isinstance(spec, dict) or not spec:
+            self.report(value, target, f"{sub}: expected {{confidence: 0.8, equals: [...]}}")
+            return None
+        confidence, values = 0.0, ()
+        for key, operand in spec.items():
+            if key == "confidence":
+                ok = isinstance(operand, int | float) and not isinstance(operand, bool)
+                if not ok or not 0 <= operand <= 1:
+                    self.report(spec, key, f"{sub}.confidence: expected 0 to 1, not {operand!r}")
+                    return None
+                confidence = float(operand)
+            elif key == "equals":
+                items = operand if isinstance(operand, list) else [operand]
+                if not items or not all(isinstance(v, str) and v for v in items):
+                    self.report(spec, key, f"{sub}.equals: expected a value or a list of them")
+                    return None
+                known = tuple(self.teams) if target == "team" else PRIORITIES
+                bad = [v for v in items if v.lower() not in known]
+                if bad and (target == "priority" or self.teams):
+                    self.report(
+                        spec, key, f"{sub}.equals: {bad[0]!r}" + suggest(bad[0], sorted(known))
+                    )
+                    return None
+                values = tuple(v.lower() for v in items)
+            else:
+                self.report(
+                    spec,
+                    key,
+                    f"{sub}: unknown key {key!r}" + suggest(str(key), ("confidence", "equals")),
+                )
+                return None
+        return PredictionCond(str(target), confidence, values)
 
     def _attachment(self, value: Any, node: Any, path: str) -> Condition | None:
         if not isinstance(value, dict) or not value:

@@ -20,12 +20,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import regex
 
 from maild.pipeline.message import InboundMessage
-from maild.pipeline.sentiment import MISSING, message_sentiment
+from maild.pipeline.sentiment import MISSING, message_sentiment, message_text
 from maild.pipeline.sentiment import available as sentiment_available
 from maild.pipeline.spam import MtaVerdict, mta_verdict
 from maild.routing.schema import (
@@ -41,6 +41,7 @@ from maild.routing.schema import (
     FieldTest,
     HasAttachments,
     Not,
+    PredictionCond,
     RegexTest,
     ScoreCond,
     TextTest,
@@ -48,6 +49,7 @@ from maild.routing.schema import (
 )
 
 log = logging.getLogger("ticketd.rules")
+Predictor = Callable[[str], "dict[str, Any] | None"]  # text -> maild.triage prediction
 
 MAX_TEXT_CHARS = 100_000  # the part of a body or header any operator looks at
 REGEX_TIMEOUT = 0.1  # seconds for one search
@@ -96,8 +98,12 @@ class MatchContext:
         regex_budget: float = REGEX_BUDGET,
         extracted: Mapping[str, str] | None = None,
         authserv_id: str = "",
+        triage: Predictor | None = None,
     ) -> None:
         self.authserv_id = authserv_id
+        self.triage = triage
+        self._prediction: dict[str, Any] | None = None
+        self._predicted = False
         self._mta: MtaVerdict | None = None
         self.extracted: Mapping[str, str] = extracted or {}
         self.msg = msg
@@ -155,6 +161,14 @@ class MatchContext:
                 msg.headers, authserv_id=self.authserv_id, domain=sender.rpartition("@")[2]
             )
         return self._mta
+
+    def prediction(self) -> dict[str, Any] | None:
+        """The triage model's prediction for the message (maild.triage), None without a model."""
+        if not self._predicted:
+            self._predicted = True
+            if self.triage is not None:
+                self._prediction = self.triage(message_text(self.msg))
+        return self._prediction
 
     def sentiment(self) -> float | None:
         """The message's sentiment score (maild.pipeline.sentiment), None without the package."""
@@ -378,6 +392,29 @@ def _sentiment(cond: ScoreCond, ctx: MatchContext) -> Outcome:
     return Outcome(score_holds(cond, score), f"sentiment {wanted} ({said})")
 
 
+def prediction_holds(cond: PredictionCond, prediction: dict[str, Any] | None) -> bool:
+    if prediction is None or cond.target not in prediction:
+        return False
+    value, confidence = prediction[cond.target]
+    return confidence >= cond.confidence and (not cond.values or value.lower() in cond.values)
+
+
+def _prediction(cond: PredictionCond, ctx: MatchContext) -> Outcome:
+    wanted = f"prediction {cond.target}"
+    if cond.values:
+        wanted += f" in {list(cond.values)}"
+    wanted += f" with confidence {cond.confidence:g}"
+    prediction = ctx.prediction()
+    if prediction is None:
+        return Outcome(False, f"{wanted} (no triage model)")
+    if cond.target not in prediction:
+        return Outcome(False, f"{wanted} (the model did not learn {cond.target})")
+    value, confidence = prediction[cond.target]
+    return Outcome(
+        prediction_holds(cond, prediction), f"{wanted} (predicted {value!r} at {confidence:.2f})"
+    )
+
+
 def check(cond: Condition, ctx: MatchContext) -> Outcome:
     """Test ``cond``; the outcome's reason names the condition that decided."""
     if isinstance(cond, FieldCond):
@@ -411,6 +448,8 @@ def check(cond: Condition, ctx: MatchContext) -> Outcome:
         return _attachment(cond, ctx)
     if isinstance(cond, ScoreCond):
         return _score(cond, ctx)
+    if isinstance(cond, PredictionCond):
+        return _prediction(cond, ctx)
     if isinstance(cond, BusinessHoursCond):
         inside = ctx.in_business_hours()
         said = "inside" if inside else "outside"
