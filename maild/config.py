@@ -206,6 +206,13 @@ class KbConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class TriageConfig:
+    # Retrain the triage model (maild.triage) from the resolved tickets when it is older than
+    # this many days (checked hourly by `ticketd run`); 0: never (`ticketd triage train` by hand)
+    retrain_days: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     instance: InstanceConfig = dataclasses.field(default_factory=InstanceConfig)
     database: DatabaseConfig = dataclasses.field(default_factory=DatabaseConfig)
@@ -233,6 +240,7 @@ class Config:
     templates_dir: Path = Path("./templates")
     kb_dir: Path = Path("./kb")  # knowledge-base articles, Markdown with front matter (maild.kb)
     kb: KbConfig = dataclasses.field(default_factory=KbConfig)
+    triage: TriageConfig = dataclasses.field(default_factory=TriageConfig)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Where the file was read from; relative paths above are already resolved against its folder.
     source: Path = Path("config.yaml")

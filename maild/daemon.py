@@ -154,11 +154,13 @@ class Daemon:
         from maild.jobs.retention import schedule_retention
         from maild.reports.digest import schedule_digest
         from maild.sla.sweep import schedule_jobs
+        from maild.triage.job import schedule_retrain
 
         jobs = Jobs(self.app)
         schedule_jobs(self.app, self.rules, jobs)  # SLA, escalations, lifecycle: 1/min
         schedule_digest(self.app, jobs.scheduler, rules=self.rules)  # off unless configured
         schedule_retention(self.app, jobs)  # hourly: processed spool and sent outbox rows
+        schedule_retrain(self.app, jobs)  # off unless triage.retrain_days
         return jobs
 
     def on_reload(self) -> None:

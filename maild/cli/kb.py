@@ -42,7 +42,7 @@ def _synced(args: argparse.Namespace) -> tuple[App, list[str], int]:
     from maild.kb.index import sync
 
     app = open_app(args)
-    articles, errors = load_folder(app.config.kb_dir)
+    articles, errors, _read = load_folder(app.config.kb_dir)
     sync(app.db, articles)
     return app, errors, len(articles)
 

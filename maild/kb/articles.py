@@ -135,14 +135,35 @@ def _article(name: str, slug: str, meta: dict[str, Any], body: str, stamp: str) 
     )
 
 
-def load_folder(kb_dir: Path) -> tuple[list[Article], list[str]]:
-    """Every readable article of the folder, and one error line per file that is not."""
+Read = dict[str, tuple[str, Article | str]]  # file name -> (stamp, the article or its error)
+
+
+def load_folder(
+    kb_dir: Path, previous: Read | None = None
+) -> tuple[list[Article], list[str], Read]:
+    """Every readable article of the folder, one error line per file that is not, and what was
+    read (pass it back as ``previous``: files whose stamp did not change are not read again)."""
     articles, errors = [], []
+    done: Read = {}
     for path in article_files(kb_dir):
         try:
-            articles.append(read_article(path))
-        except ArticleError as exc:
-            errors.append(str(exc))
+            stamp = stamp_of(path)
         except OSError as exc:
             errors.append(f"{path}:1: cannot read the file: {exc.strerror or exc}")
-    return articles, errors
+            continue
+        known = (previous or {}).get(path.name)
+        if known is not None and known[0] == stamp:
+            result = known[1]
+        else:
+            try:
+                result = read_article(path)
+            except ArticleError as exc:
+                result = str(exc)
+            except OSError as exc:
+                result = f"{path}:1: cannot read the file: {exc.strerror or exc}"
+        done[path.name] = (stamp, result)
+        if isinstance(result, Article):
+            articles.append(result)
+        else:
+            errors.append(result)
+    return articles, errors, done

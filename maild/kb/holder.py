@@ -17,7 +17,7 @@ from pathlib import Path
 from peewee import Database
 
 from maild.kb import index
-from maild.kb.articles import article_files, load_folder, stamp_of
+from maild.kb.articles import Read, article_files, load_folder, stamp_of
 
 log = logging.getLogger("ticketd.kb")
 
@@ -32,6 +32,7 @@ class KbHolder:
         self._indexed: Fingerprint | None = None
         self.errors: list[str] = []
         self.count = 0  # articles indexed
+        self._read: Read = {}
 
     def fingerprint(self) -> Fingerprint:
         out = []
@@ -48,7 +49,7 @@ class KbHolder:
             fingerprint = self.fingerprint()
             if not force and fingerprint == self._indexed:
                 return False
-            articles, errors = load_folder(self.kb_dir)
+            articles, errors, self._read = load_folder(self.kb_dir, self._read)
             written, deleted = index.sync(self.db, articles)
             new_errors = [e for e in errors if e not in self.errors]
             for error in new_errors:

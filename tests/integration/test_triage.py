@@ -226,3 +226,32 @@ def test_rules_explain_shows_the_prediction_and_its_confidence(
     assert "MATCH  Learned routing" in explain.stdout
     assert "prediction team with confidence 0.5 (predicted 'billing' at 0." in explain.stdout
     assert "  team       billing   (rule 'Learned routing')" in explain.stdout
+
+
+def test_the_retrain_job_trains_when_the_model_is_missing_or_old_and_not_before(
+    app_factory: Callable[..., App], any_db_url: str
+) -> None:
+    import datetime as dt
+
+    from maild.triage.job import retrain_if_due, trained_at
+
+    app = app_factory(any_db_url, triage={"retrain_days": 7})
+    carol = Contact.create(email="carol@customer.test", name="Carol")
+    for n, row in enumerate(generate(40, seed=7)):
+        ticket = Ticket.create(
+            subject=row["text"][:60], requester=carol, status="closed", team=row["team"]
+        )
+        Message.create(
+            ticket=ticket,
+            direction="in",
+            kind="customer",
+            message_id=f"r{n}@customer.test",
+            dedup_key=f"r{n}@customer.test",
+            body=row["text"],
+        )
+    now = dt.datetime(2026, 12, 1, 8, 0)
+    assert retrain_if_due(app, now) is True
+    assert trained_at(app) == now
+    assert retrain_if_due(app, now + dt.timedelta(days=6)) is False
+    assert retrain_if_due(app, now + dt.timedelta(days=7, minutes=1)) is True
+    assert load(app.data_dir).examples == 40
