@@ -107,6 +107,11 @@ def test_tickets_show_json_carries_the_score_and_the_report_the_negative_share(
         "negative": 1,
         "share_negative": 0.3333,
     }
+    csv = ticketd(config, "report", "--format", "csv", "--since", "1d")
+    assert "sentiment,,negative,1\n" in csv.stdout
+    assert "deflection,,suggested,0\n" in csv.stdout
+    table = ticketd(config, "report", "--since", "1d")
+    assert "Negative first messages (sentiment below -0.5): 33% (1 of 3 scored)" in table.stdout
 
 
 def test_a_version_2_database_gains_the_sentiment_column(app: App) -> None:
