@@ -112,6 +112,8 @@ def test_tickets_show_json_carries_the_score_and_the_report_the_negative_share(
     assert "deflection,,suggested,0\n" in csv.stdout
     table = ticketd(config, "report", "--since", "1d")
     assert "Negative first messages (sentiment below -0.5): 33% (1 of 3 scored)" in table.stdout
+    html = ticketd(config, "report", "--format", "html", "--since", "1d")
+    assert "<h2>Self-service</h2>" in html.stdout and "33% (1 of 3 scored)" in html.stdout
 
 
 def test_a_version_2_database_gains_the_sentiment_column(app: App) -> None:
