@@ -17,6 +17,7 @@ MAX_FILE_BYTES, a slug that is not lower-case letters, digits and dashes) is rep
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,9 @@ class Article:
     tags: tuple[str, ...] = ()
     team: str | None = None
     language: str = "en"
-    stamp: str = ""  # mtime_ns:size of the file it was read from
+    # The SHA-256 of the file's text (first 32 hex digits): the index rewrites an article only
+    # when it changed, and instances on several machines agree on it whatever the file times.
+    stamp: str = ""
 
 
 class ArticleError(Exception):
@@ -89,7 +92,8 @@ def read_article(path: Path) -> Article:
     if not isinstance(meta, dict):
         raise ArticleError(f"{name}:2: the front matter must be a mapping (title: ...)")
     body = "\n".join(lines[end + 1 :]).strip()
-    return _article(name, slug, meta, body, stamp)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    return _article(name, slug, meta, body, digest)
 
 
 def _line(meta: Any, key: str) -> int:

@@ -7,10 +7,11 @@ The articles are rows of ``kb_article`` (:class:`maild.store.models.KbArticle`);
 - PostgreSQL: ``kb_vector`` with a ``tsvector`` per article (title weight A, tags B, text D, in the
   article's language's text-search configuration) under a GIN index, ranked by ``ts_rank``.
 
-Scores are made comparable in size: ``s / (s + 1)`` of bm25's (negated) value on SQLite, of
-PG_RANK_SCALE times ``ts_rank`` on PostgreSQL (whose ranks are about six times smaller for the same
-fit, measured on the shipped articles), so every score is between 0 and 1, higher is better, and
-one ``kb.min_score`` means about the same on both. Queries are built from :func:`maild.kb.terms.terms`
+Scores are made comparable in size: ``s / (s + 1)`` of bm25's (negated) value on SQLite, and on
+PostgreSQL of ``ts_rank`` times the number of query terms (``ts_rank`` divides an OR query's rank
+by it, where bm25 adds the terms up: without this a long mail would score lower than a short one
+that fits as well) times PG_RANK_SCALE (measured on the shipped articles), so every score is
+between 0 and 1, higher is better, and one ``kb.min_score`` means about the same on both. Queries are built from :func:`maild.kb.terms.terms`
 only, so no input is query syntax.
 
 :func:`sync` brings the index in line with a folder's articles: new and changed ones (by the
@@ -47,7 +48,7 @@ PG_CONFIGS = {
     "sv": "swedish",
 }
 TITLE_WEIGHT, TAGS_WEIGHT, BODY_WEIGHT = 10.0, 4.0, 1.0
-PG_RANK_SCALE = 6.0
+PG_RANK_SCALE = 3.0
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ def search(db: Database, text: str, *, limit: int = 10) -> list[Hit]:
             params += [cfg, tsquery(words), cfg]
         sql = " UNION ALL ".join(parts) + " ORDER BY r DESC, slug LIMIT %s"
         rows = db.execute_sql(sql, (*params, limit)).fetchall()
-        scaled = [(slug, title, team, PG_RANK_SCALE * float(r)) for slug, title, team, r in rows]
+        factor = PG_RANK_SCALE * len(words)
+        scaled = [(slug, title, team, factor * float(r)) for slug, title, team, r in rows]
         hits = [Hit(slug, title, s / (s + 1), team) for slug, title, team, s in scaled]
     return hits
