@@ -21,14 +21,19 @@ and in the README's diagram and module table. A stage must not import the worker
 
 from __future__ import annotations
 
+import logging
+
 from maild.agents.desk import AgentDesk
 from maild.app import App
+from maild.kb.holder import KbHolder
 from maild.notify.auto import AutoMail
 from maild.notify.templates import Renderer
 from maild.routing.apply import RulesStage
 from maild.routing.reload import RulesHolder
 from maild.sla.stage import SlaStage
 from maild.stage import Stage
+
+log = logging.getLogger("ticketd.kb")
 
 
 def stages(app: App, rules: RulesHolder, desk: AgentDesk, renderer: Renderer) -> tuple[Stage, ...]:
@@ -52,5 +57,9 @@ def compose(app: App, rules: RulesHolder | None = None) -> tuple[AgentDesk, tupl
         else RulesHolder.open(app.config.rules_dir, app.config.templates_dir)
     )
     renderer = Renderer(app.config.templates_dir)
+    try:  # the index as the articles are now; a failure leaves the last index in use
+        KbHolder(app.db, app.config.kb_dir).maybe_reload()
+    except Exception:
+        log.exception("kb: indexing %s failed; suggestions use the last index", app.config.kb_dir)
     desk = AgentDesk(app, holder, renderer)
     return desk, stages(app, holder, desk, renderer)

@@ -197,6 +197,23 @@ class WebhookDeliveryConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class KbConfig:
+    # Articles of kb_dir suggested in the acknowledgement (maild.kb): at most this many ...
+    max_suggestions: int = 3
+    # ... each with a score (0 to 1, higher fits better) of at least this; none when none fits
+    min_score: float = 0.6
+    # "That solved it" links in the acknowledgement (they need http.public_url) expire after:
+    solved_link_days: float = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TriageConfig:
+    # Retrain the triage model (maild.triage) from the resolved tickets when it is older than
+    # this many days (checked hourly by `ticketd run`); 0: never (`ticketd triage train` by hand)
+    retrain_days: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     instance: InstanceConfig = dataclasses.field(default_factory=InstanceConfig)
     database: DatabaseConfig = dataclasses.field(default_factory=DatabaseConfig)
@@ -222,6 +239,9 @@ class Config:
     )
     rules_dir: Path = Path("./rules")
     templates_dir: Path = Path("./templates")
+    kb_dir: Path = Path("./kb")  # knowledge-base articles, Markdown with front matter (maild.kb)
+    kb: KbConfig = dataclasses.field(default_factory=KbConfig)
+    triage: TriageConfig = dataclasses.field(default_factory=TriageConfig)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Where the file was read from; relative paths above are already resolved against its folder.
     source: Path = Path("config.yaml")
@@ -292,6 +312,7 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         smtp_out=out,
         rules_dir=resolve_path(config.rules_dir, base),
         templates_dir=resolve_path(config.templates_dir, base),
+        kb_dir=resolve_path(config.kb_dir, base),
     )
 
 
@@ -305,6 +326,12 @@ def _check(config: Config) -> None:
         )
     if not inst.support_addresses:
         raise ConfigError(f"{src}: instance.support_addresses: at least one address is required")
+    if not 0 <= config.kb.min_score <= 1:
+        raise ConfigError(f"{src}: kb.min_score: {config.kb.min_score} is not between 0 and 1")
+    if not 0 <= config.kb.max_suggestions <= 10:
+        raise ConfigError(
+            f"{src}: kb.max_suggestions: {config.kb.max_suggestions} is not between 0 and 10"
+        )
     for i, addr in enumerate(inst.support_addresses):
         if not ADDRESS_RE.match(addr) or "+" in addr.split("@")[0]:
             raise ConfigError(

@@ -19,6 +19,7 @@ from maild import spool
 from maild.app import App
 from maild.intake.imap import parse_mailboxes, start_imap_threads
 from maild.jobs.runner import Jobs
+from maild.kb.holder import KbHolder
 from maild.ops.heartbeat import WorkerBeat, forget, forget_dead_workers
 from maild.outbox.sender import start_sender_thread
 from maild.routing.reload import RulesHolder
@@ -46,6 +47,7 @@ class Daemon:
         # Broken rules or IMAP settings are config errors (exit 78, file:line in the message),
         # reported before anything listens.
         self.rules = RulesHolder.open(app.config.rules_dir, app.config.templates_dir)
+        self.kb = KbHolder(app.db, app.config.kb_dir)
         parse_mailboxes(app.config.imap.mailboxes, app.config.source)
         # A hook or channel with a missing secret or a refused URL stops the start (exit 78).
         self.webhook_targets = load_targets(app.config)
@@ -72,6 +74,7 @@ class Daemon:
     def start(self) -> None:
         """Start intake and background threads (everything but the worker loop)."""
         app = self.app
+        self.kb_reload()  # the articles indexed before the pages and the worker use them
         released = spool.release_dead_claims(app.db)
         if released:
             log.info("released %d spool claims left by stopped processes", released)
@@ -138,6 +141,7 @@ class Daemon:
                     self.on_reload()
                 else:
                     self.rules.maybe_reload()
+                    self.kb_reload()
                 self.wake.wait(poll)
         finally:
             sd_notify("STOPPING=1")
@@ -150,16 +154,25 @@ class Daemon:
         from maild.jobs.retention import schedule_retention
         from maild.reports.digest import schedule_digest
         from maild.sla.sweep import schedule_jobs
+        from maild.triage.job import schedule_retrain
 
         jobs = Jobs(self.app)
         schedule_jobs(self.app, self.rules, jobs)  # SLA, escalations, lifecycle: 1/min
         schedule_digest(self.app, jobs.scheduler, rules=self.rules)  # off unless configured
         schedule_retention(self.app, jobs)  # hourly: processed spool and sent outbox rows
+        schedule_retrain(self.app, jobs)  # off unless triage.retrain_days
         return jobs
 
     def on_reload(self) -> None:
-        log.info("SIGHUP: reloading the rules")
+        log.info("SIGHUP: reloading the rules and the knowledge base")
         self.rules.maybe_reload(force=True)
+        self.kb_reload(force=True)
+
+    def kb_reload(self, *, force: bool = False) -> None:
+        try:
+            self.kb.maybe_reload(force=force)
+        except Exception:  # a database outage: the worker's pass logs it; try again next turn
+            log.exception("kb: re-indexing %s failed", self.app.config.kb_dir)
 
     def shutdown(self) -> None:
         self.stop.set()

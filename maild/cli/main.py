@@ -35,6 +35,8 @@ COMMANDS = (
     "links",
     "passwd",
     "webhooks",
+    "kb",
+    "triage",
 )
 # A command whose module has another name (``import`` is a Python keyword).
 MODULES = {"import": "archive_import"}

@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from maild.cli.common import add_config_option, bad_time, config_of, open_app, parse_time
 from maild.cli.safe_text import terminal_safe
@@ -79,6 +79,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     except RulesError as exc:
         return _print_errors(exc)
     print(f"ok: {rules.describe()}")
+    from maild.routing.needs import missing_part_warnings
+
+    data_dir = config_of(args).instance.data_dir if args.rules_dir is None else None
+    for line in missing_part_warnings(rules.rules, data_dir):
+        print(line, file=sys.stderr)
     if args.rules_dir is None:
         for line in undeclared_warnings(args, rules):
             print(line, file=sys.stderr)
@@ -142,21 +147,57 @@ def cmd_explain(args: argparse.Namespace) -> int:
             tags=args.tags,
         )
     authserv = ""
+    triage = None
     if args.rules_dir is None:  # the MTA's verdict counts from the configured authserv-id
-        authserv = config_of(args).agents.authserv_id or ""
-    decision = rules.evaluate(args.event, msg, ticket, now, authserv_id=authserv)
+        config = config_of(args)
+        authserv = config.agents.authserv_id or ""
+        from maild.triage.predict import TriageHolder
+
+        triage = TriageHolder(config.instance.data_dir)
+    decision = rules.evaluate(
+        args.event,
+        msg,
+        ticket,
+        now,
+        authserv_id=authserv,
+        triage=triage.predict if triage else None,
+    )
+    prediction = prediction_line(triage, msg)
     if args.json:
         data = {"rules": rules.summary(), "at": now.isoformat(), **decision.to_dict()}
+        if triage is not None:
+            data["prediction"] = triage.predict(_text(msg))
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return 0
     sender = msg.from_addr.email if msg.from_addr else msg.envelope_from or "-"
     print(f"message: from {terminal_safe(sender)}, subject {terminal_safe(repr(msg.subject))}")
     print(f"event:   {args.event} at {now.isoformat()}")
     print(f"rules:   {rules.describe()}")
+    if prediction:
+        print(terminal_safe(prediction))
     print()
     for line in explain_lines(decision, rules):
         print(terminal_safe(line))  # conditions quote the mail's subject, addresses, body
     return 0
+
+
+def _text(msg: Any) -> str:
+    from maild.pipeline.sentiment import message_text
+
+    return message_text(msg)
+
+
+def prediction_line(triage: Any, msg: Any) -> str:
+    """``triage:  team 'billing' (0.93), priority 'high' (0.71), tags: invoice (0.88)``, or why
+    there is no prediction; empty when no config (``--rules-dir``) names a data dir."""
+    if triage is None:
+        return ""
+    found = triage.predict(_text(msg))
+    if found is None:
+        return f"triage:  no prediction: {triage.error}"
+    parts = [f"{t} {v!r} ({c:.2f})" for t, (v, c) in found.items() if t != "tags"]
+    tags = ", ".join(f"{t} ({c:.2f})" for t, c in found.get("tags", []))
+    return "triage:  " + ", ".join(parts) + (f", tags: {tags}" if tags else "")
 
 
 def explain_lines(decision: Decision, rules: RuleSet) -> list[str]:

@@ -31,6 +31,7 @@ from typing import Any
 
 from maild.app import App
 from maild.clock import iso
+from maild.kb.mail import ack_suggestions
 from maild.notify.templates import Renderer
 from maild.pipeline.addresses import LOOP_HEADER, Signer, loop_token
 from maild.pipeline.message import Address
@@ -306,6 +307,7 @@ def context(
         "agent": {"email": agent.email if agent else "", "name": agent.name if agent else ""},
         "instance": {"name": app.config.instance.name, "support_address": ticket.support_address},
         "reply_marker": REPLY_MARKER,
+        "suggestions": [],  # knowledge-base articles: only the acknowledgement has them
     }
 
 
@@ -361,6 +363,8 @@ def queue_mail(
     cc = [a for a in cc if valid_address(a.email) and a.email.lower() not in seen]
     ctx = context(app, ticket, answering, agent)
     ctx["status_url"] = status_url(app, ticket, to[0].email)  # the first recipient's own link
+    if template == "ack":
+        ctx["suggestions"] = ack_suggestions(app, ticket, answering, to[0].email)
     if extra_context:
         ctx.update(extra_context)
     rendered = renderer.render(template, ctx)

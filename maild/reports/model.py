@@ -75,6 +75,39 @@ class GroupStats:
 
 
 @dataclass(frozen=True)
+class Sentiment:
+    """First messages of the tickets created in the window: how many had a sentiment score, and
+    how many of those were negative (below -0.5)."""
+
+    scored: int = 0
+    negative: int = 0
+
+    @property
+    def share_negative(self) -> float | None:
+        return self.negative / self.scored if self.scored else None
+
+
+@dataclass(frozen=True)
+class ArticleDeflection:
+    slug: str
+    suggested: int  # tickets it was suggested to
+    self_solved: int  # of those, resolved by its "that solved it" link
+
+
+@dataclass(frozen=True)
+class Deflection:
+    """Tickets created in the window that were suggested articles, and those self-solved."""
+
+    suggested: int = 0
+    self_solved: int = 0
+    articles: tuple[ArticleDeflection, ...] = ()
+
+    @property
+    def share(self) -> float | None:
+        return self.self_solved / self.suggested if self.suggested else None
+
+
+@dataclass(frozen=True)
 class Day:
     """One local calendar day: tickets created and resolved, and those open at its end."""
 
@@ -99,6 +132,8 @@ class Report:
     top_tags: tuple[tuple[str, int], ...]
     traffic: tuple[tuple[int, ...], ...]  # [weekday Monday first][hour]: inbound customer messages
     grouped_by: str = "team"  # what ``teams`` groups by: "team", or "field.NAME" (report --by)
+    sentiment: Sentiment = Sentiment()
+    deflection: Deflection = Deflection()
 
     @property
     def weekdays(self) -> tuple[tuple[str, int], ...]:

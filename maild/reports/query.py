@@ -20,6 +20,10 @@ What counts, in one place (the README's "Reports" section says the same):
   ``survey``, see :mod:`maild.sla.survey`) and have a rating.
 - Busiest weekdays and hours: inbound customer messages (``direction = in``, ``kind = customer``)
   received in the window, by local weekday and hour.
+- Negative first messages: of the tickets created in the window whose first customer message has
+  a sentiment score, the share scored below -0.5.
+- Deflection: of the tickets created in the window, those suggested knowledge-base articles in
+  their acknowledgement, those resolved as self-solved (event ``self_solved``), per article.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from collections import defaultdict
 
 from peewee import Database
 
-from maild.reports import calendar, series
+from maild.reports import calendar, moods, series
 from maild.reports.model import GroupStats, Report, Satisfaction, Target, Times
 from maild.reports.percentiles import ALL, Stats, percentiles, values_of
 from maild.reports.period import Period
@@ -119,6 +123,8 @@ class _Builder:
             groups = {g: self.groups(g, counts[g], times) for g in GROUPINGS}
             days = series.days(scope, lookups, period, created)
             traffic = series.traffic(scope, lookups, self.window("m"))
+            sentiment = moods.first_messages(scope, created)
+            deflected = moods.deflection(scope, created)
         return Report(
             start=period.start,
             end=period.end,
@@ -133,6 +139,8 @@ class _Builder:
             top_tags=series.top_tags(scope, created),
             traffic=traffic,
             grouped_by=f"field.{self.by_field}" if self.by_field else "team",
+            sentiment=sentiment,
+            deflection=deflected,
         )
 
     def calendar_start(self) -> dt.datetime:

@@ -52,6 +52,14 @@ def rows(report: Report) -> Iterator[tuple[str, str, str, Any]]:
         yield "weekday", item["weekday"], "messages", item["messages"]
     for item in data["busiest"]["hours"]:
         yield "hour", str(item["hour"]), "messages", item["messages"]
+    for metric, value in data["sentiment"].items():
+        yield "sentiment", "", metric, value
+    deflection = dict(data["deflection"])
+    for item in deflection.pop("articles"):
+        for metric in ("suggested", "self_solved"):
+            yield "deflection", item["slug"], metric, item[metric]
+    for metric, value in deflection.items():
+        yield "deflection", "", metric, value
 
 
 def render(report: Report) -> str:

@@ -234,5 +234,20 @@ def render(report: Report, *, charts: bool = True) -> str:
     parts.append(
         _table(["hour", "messages"], [[f"{h:02d}", n] for h, n in report.hours], cards=False)
     )
+    mood, defl = report.sentiment, report.deflection
+    parts.append(
+        "<h2>Self-service</h2>"
+        f"<p>Negative first messages (sentiment below -0.5): {fmt.share(mood.share_negative)} "
+        f"({mood.negative} of {mood.scored} scored). Deflection: {defl.self_solved} of "
+        f"{defl.suggested} tickets with suggestions self-solved ({fmt.share(defl.share)}).</p>"
+    )
+    if defl.articles:
+        parts.append(
+            _table(
+                ["article", "suggested", "self-solved"],
+                [[a.slug, a.suggested, a.self_solved] for a in defl.articles],
+                cards=False,
+            )
+        )
     parts.append("</main></body></html>\n")
     return "\n".join(p for p in parts if p)

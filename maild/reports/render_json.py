@@ -83,6 +83,20 @@ def to_dict(report: Report) -> dict[str, Any]:
         "grouped_by": report.grouped_by,
         "agents": [group(g) for g in report.agents],
         "top_tags": [{"tag": tag, "tickets": n} for tag, n in report.top_tags],
+        "sentiment": {
+            "first_messages_scored": report.sentiment.scored,
+            "negative": report.sentiment.negative,
+            "share_negative": _r(report.sentiment.share_negative, 4),
+        },
+        "deflection": {
+            "suggested": report.deflection.suggested,
+            "self_solved": report.deflection.self_solved,
+            "share": _r(report.deflection.share, 4),
+            "articles": [
+                {"slug": a.slug, "suggested": a.suggested, "self_solved": a.self_solved}
+                for a in report.deflection.articles
+            ],
+        },
         "busiest": {
             "basis": TRAFFIC_BASIS,
             "weekdays": [{"weekday": w, "messages": n} for w, n in report.weekdays],

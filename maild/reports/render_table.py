@@ -107,6 +107,22 @@ def render(report: Report) -> str:
     out += ["", "Top tags (tickets created)"]
     tags = [f"{fmt.name(tag, '', 30)} {n}" for tag, n in report.top_tags]
     out += _wrap(tags) if tags else ["  (none)"]
+    mood = report.sentiment
+    out += [
+        "",
+        f"Negative first messages (sentiment below -0.5): {fmt.share(mood.share_negative)} "
+        f"({mood.negative} of {mood.scored} scored)",
+    ]
+    defl = report.deflection
+    out += [
+        "",
+        f"Deflection: {defl.self_solved} of {defl.suggested} tickets with suggestions self-solved "
+        f"({fmt.share(defl.share)})",
+    ]
+    out += [
+        f"  {fmt.name(a.slug, '', 40):<42}{a.suggested:>6} suggested{a.self_solved:>6} solved"
+        for a in defl.articles[:10]
+    ]
     out += ["", *traffic(report)]
     return "\n".join(line.rstrip() for line in out) + "\n"
 

@@ -16,6 +16,7 @@ from maild.routing.fields import coerce
 from maild.routing.policies import NAME_RE
 from maild.routing.schema import (
     ASSIGNEE,
+    PREDICTED,
     PRIORITIES,
     STATUSES,
     TEAM,
@@ -94,6 +95,8 @@ class ActionParsing:
 
     def _simple_action(self, name: str, value: Any) -> tuple[dict[str, Any], str | None]:
         """(keyword arguments, None) or ({}, the problem) for a single-valued action."""
+        if name in ("team", "priority") and value == PREDICTED:
+            return {name: PREDICTED}, None  # the triage model's value, when a rule matches
         if name == "team":
             if value not in self.teams:
                 return {}, f"unknown team {value!r}" + suggest(str(value), sorted(self.teams))

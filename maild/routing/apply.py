@@ -33,6 +33,7 @@ from maild.stage import Outcome, Stored
 from maild.store import custom_fields
 from maild.store import tickets as store
 from maild.store.models import OutboxEntry, TicketTag
+from maild.triage.predict import TriageHolder
 
 
 class RulesStage:
@@ -42,6 +43,7 @@ class RulesStage:
         self.app = app
         self.holder = holder
         self.renderer = renderer or Renderer(app.config.templates_dir)
+        self.triage = TriageHolder(app.data_dir)  # asked only by rules that use predictions
 
     def __call__(self, stored: Stored) -> Outcome:
         if stored.event not in ("new_ticket", "customer_reply", "agent_reply"):
@@ -57,6 +59,7 @@ class RulesStage:
             at,
             given=given,
             authserv_id=self.app.config.agents.authserv_id or "",
+            triage=self.triage.predict,
         )
         store_extracted(decision, stored)
         if not decision.matched_rules:

@@ -33,6 +33,7 @@ import regex
 from maild.routing.schema import (
     MESSAGE_FIELDS,
     OPERATORS,
+    PREDICTION_TARGETS,
     PRIORITIES,
     STATUSES,
     TEXT_OPERATORS,
@@ -48,6 +49,7 @@ from maild.routing.schema import (
     FieldTest,
     HasAttachments,
     Not,
+    PredictionCond,
     RegexTest,
     ScoreCond,
     TextTest,
@@ -97,7 +99,15 @@ class ConditionCompiler:
         self.teams = teams
 
     def fields(self) -> tuple[str, ...]:
-        message = (*MESSAGE_FIELDS, "spam_score", "header", "has_attachments", "attachment")
+        message = (
+            *MESSAGE_FIELDS,
+            "spam_score",
+            "sentiment",
+            "prediction",
+            "header",
+            "has_attachments",
+            "attachment",
+        )
         if self.scope == "message":
             return (*message, "business_hours")
         if self.scope == "reply":
@@ -174,7 +184,14 @@ class ConditionCompiler:
                     f"{path}: the ticket's {name} can only be tested by rules "
                     "on customer_reply or agent_reply",
                 )
-            elif name in (*MESSAGE_FIELDS, "header", "attachment", "has_attachments"):
+            elif name in (
+                *MESSAGE_FIELDS,
+                "sentiment",
+                "prediction",
+                "header",
+                "attachment",
+                "has_attachments",
+            ):
                 self.report(node, name, f"{path}: message fields cannot be tested {where}")
             else:
                 self.report(
@@ -198,8 +215,10 @@ class ConditionCompiler:
             return HasAttachments(value)
         if name == "header":
             return self._headers(value, node, path)
-        if name == "spam_score":
-            return self._score(value, node, path)
+        if name in ("spam_score", "sentiment"):
+            return self._score(value, node, path, name)
+        if name == "prediction":
+            return self._prediction(value, node, path)
         if name == "attachment":
             return self._attachment(value, node, path)
         tests = self.tests(value, node, name, path, field=str(name))
@@ -249,11 +268,12 @@ class ConditionCompiler:
         done = [item for item in items if item is not None]
         return done[0] if len(done) == 1 else AllOf(tuple(done))
 
-    def _score(self, value: Any, node: Any, path: str) -> Condition | None:
-        """``spam_score: {above: 5}``, ``{below: 1}``, both, or ``{exists: true|false}``."""
+    def _score(self, value: Any, node: Any, path: str, name: str) -> Condition | None:
+        """``spam_score: {above: 5}``, ``{below: 1}``, both, or ``{exists: true|false}``; the
+        same for ``sentiment`` (from -1 to 1)."""
         known = ("above", "below", "exists")
         if not isinstance(value, dict) or not value:
-            self.report(node, "spam_score", f"{path}: expected {{above: 5}} or {{below: 0}}")
+            self.report(node, name, f"{path}: expected {{above: 5}} or {{below: 0}}")
             return None
         found: dict[str, Any] = {}
         for key, operand in value.items():
@@ -272,7 +292,56 @@ class ConditionCompiler:
             above=float(found["above"]) if "above" in found else None,
             below=float(found["below"]) if "below" in found else None,
             exists=found.get("exists"),
+            of=name,
         )
+
+    def _prediction(self, value: Any, node: Any, path: str) -> Condition | None:
+        """``prediction: {team: {confidence: 0.8, equals: [billing]}}`` (or ``priority``)."""
+        example = "{team: {confidence: 0.8}}"
+        if not isinstance(value, dict) or len(value) != 1:
+            self.report(node, "prediction", f"{path}: expected one of team, priority: {example}")
+            return None
+        ((target, spec),) = value.items()
+        if target not in PREDICTION_TARGETS:
+            self.report(
+                value,
+                target,
+                f"{path}: cannot predict {target!r}" + suggest(str(target), PREDICTION_TARGETS),
+            )
+            return None
+        sub = f"{path}.{target}"
+        if not isinstance(spec, dict) or not spec:
+            self.report(value, target, f"{sub}: expected {{confidence: 0.8, equals: [...]}}")
+            return None
+        confidence, values = 0.0, ()
+        for key, operand in spec.items():
+            if key == "confidence":
+                ok = isinstance(operand, int | float) and not isinstance(operand, bool)
+                if not ok or not 0 <= operand <= 1:
+                    self.report(spec, key, f"{sub}.confidence: expected 0 to 1, not {operand!r}")
+                    return None
+                confidence = float(operand)
+            elif key == "equals":
+                items = operand if isinstance(operand, list) else [operand]
+                if not items or not all(isinstance(v, str) and v for v in items):
+                    self.report(spec, key, f"{sub}.equals: expected a value or a list of them")
+                    return None
+                known = tuple(self.teams) if target == "team" else PRIORITIES
+                bad = [v for v in items if v.lower() not in known]
+                if bad and (target == "priority" or self.teams):
+                    self.report(
+                        spec, key, f"{sub}.equals: {bad[0]!r}" + suggest(bad[0], sorted(known))
+                    )
+                    return None
+                values = tuple(v.lower() for v in items)
+            else:
+                self.report(
+                    spec,
+                    key,
+                    f"{sub}: unknown key {key!r}" + suggest(str(key), ("confidence", "equals")),
+                )
+                return None
+        return PredictionCond(str(target), confidence, values)
 
     def _attachment(self, value: Any, node: Any, path: str) -> Condition | None:
         if not isinstance(value, dict) or not value:

@@ -26,10 +26,13 @@ from typing import Any, Generic, TypeVar
 
 from maild.pipeline.message import InboundMessage
 from maild.routing.fields import extract_fields
-from maild.routing.match import MAX_TEXT_CHARS, MatchContext
+from maild.routing.match import MAX_TEXT_CHARS, MatchContext, Predictor
 from maild.routing.plan import LazyTrace, Plan, RuleTrace
 from maild.routing.schema import (
     EVENTS,
+    PREDICTED,
+    PREDICTION_TARGETS,
+    PRIORITIES,
     TEAM,
     Agent,
     BusinessHours,
@@ -206,14 +209,19 @@ class RuleSet:
         *,
         authserv_id: str = "",
         given: Mapping[str, str] | None = None,
+        triage: Predictor | None = None,
     ) -> Decision:
         """Run the rules for ``event`` over ``msg`` (and the ticket, for replies) at ``now``.
 
         ``given``: custom field values the customer gave with the message (the web form); the
-        rules see them like values extracted from the mail, and they win over extraction."""
+        rules see them like values extracted from the mail, and they win over extraction.
+        ``triage``: the model's predictor (:class:`maild.triage.predict.TriageHolder`) for the
+        ``prediction`` condition and the ``predicted`` team and priority."""
         if event not in EVENTS:
             raise ValueError(f"unknown event {event!r} (known: {', '.join(EVENTS)})")
-        ctx = MatchContext(msg, ticket, now, self.business_hours, authserv_id=authserv_id)
+        ctx = MatchContext(
+            msg, ticket, now, self.business_hours, authserv_id=authserv_id, triage=triage
+        )
         found: dict[str, str] = {}
         if self._extracting:
             found = extract_fields(self._extracting, msg, ctx.search, MAX_TEXT_CHARS)
@@ -226,6 +234,7 @@ class RuleSet:
         merger = _Merger()
         for position in run.matched:
             merger.add(plan.steps[position].rule)
+        self._predicted(merger, ctx)
         self._team_strategy(merger, ticket)
         if ctx.timeouts:
             log.warning(
@@ -234,7 +243,13 @@ class RuleSet:
                 ", ".join(sorted(set(ctx.timeouts))[:5]),
             )
         explain = _Explainer(
-            msg, ticket, now, self.business_hours, extracted=ctx.extracted, authserv_id=authserv_id
+            msg,
+            ticket,
+            now,
+            self.business_hours,
+            extracted=ctx.extracted,
+            authserv_id=authserv_id,
+            triage=triage,
         )
         decision = merger.decision(event, LazyTrace(plan, run, explain.context), ctx.timeouts)
         if not found:
@@ -244,6 +259,21 @@ class RuleSet:
     @cached_property
     def _extracting(self) -> tuple[FieldDef, ...]:
         return tuple(f for f in self.fields.values() if f.extract is not None)
+
+    def _predicted(self, merger: _Merger, ctx: MatchContext) -> None:
+        """``team: predicted`` and ``priority: predicted`` take the model's value; without a
+        model, or with a team the rules do not know, the action is left out."""
+        for name in PREDICTION_TARGETS:
+            applied = merger.single.get(name)
+            if applied is None or applied.value != PREDICTED:
+                continue
+            prediction = ctx.prediction() or {}
+            value = prediction.get(name, (None, 0.0))[0]
+            known = self.teams if name == "team" else PRIORITIES
+            if value is not None and value in known:
+                merger.single[name] = Applied(value, applied.rule)
+            else:
+                del merger.single[name]
 
     def _team_strategy(self, merger: _Merger, ticket: TicketView | None) -> None:
         """A ticket moving to a team, with no assignee named, is assigned by the team's strategy."""

@@ -20,11 +20,13 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import regex
 
 from maild.pipeline.message import InboundMessage
+from maild.pipeline.sentiment import MISSING, message_sentiment, message_text
+from maild.pipeline.sentiment import available as sentiment_available
 from maild.pipeline.spam import MtaVerdict, mta_verdict
 from maild.routing.schema import (
     SPAM_FIELDS,
@@ -39,6 +41,7 @@ from maild.routing.schema import (
     FieldTest,
     HasAttachments,
     Not,
+    PredictionCond,
     RegexTest,
     ScoreCond,
     TextTest,
@@ -46,6 +49,7 @@ from maild.routing.schema import (
 )
 
 log = logging.getLogger("ticketd.rules")
+Predictor = Callable[[str], "dict[str, Any] | None"]  # text -> maild.triage prediction
 
 MAX_TEXT_CHARS = 100_000  # the part of a body or header any operator looks at
 REGEX_TIMEOUT = 0.1  # seconds for one search
@@ -94,8 +98,12 @@ class MatchContext:
         regex_budget: float = REGEX_BUDGET,
         extracted: Mapping[str, str] | None = None,
         authserv_id: str = "",
+        triage: Predictor | None = None,
     ) -> None:
         self.authserv_id = authserv_id
+        self.triage = triage
+        self._prediction: dict[str, Any] | None = None
+        self._predicted = False
         self._mta: MtaVerdict | None = None
         self.extracted: Mapping[str, str] = extracted or {}
         self.msg = msg
@@ -110,6 +118,8 @@ class MatchContext:
         self._folded: dict[tuple[str, str | None], tuple[str, ...]] = {}
         self._open: bool | None = None
         self._attachments: int | None = None
+        self._sentiment: float | None = None
+        self._sentiment_done = False
 
     def values(self, field: str, header: str | None = None) -> tuple[str, ...]:
         key = (field, header)
@@ -151,6 +161,21 @@ class MatchContext:
                 msg.headers, authserv_id=self.authserv_id, domain=sender.rpartition("@")[2]
             )
         return self._mta
+
+    def prediction(self) -> dict[str, Any] | None:
+        """The triage model's prediction for the message (maild.triage), None without a model."""
+        if not self._predicted:
+            self._predicted = True
+            if self.triage is not None:
+                self._prediction = self.triage(message_text(self.msg))
+        return self._prediction
+
+    def sentiment(self) -> float | None:
+        """The message's sentiment score (maild.pipeline.sentiment), None without the package."""
+        if not self._sentiment_done:
+            self._sentiment = message_sentiment(self.msg)
+            self._sentiment_done = True
+        return self._sentiment
 
     def _compute(self, field: str, header: str | None) -> Sequence[str | None]:
         msg, ticket = self.msg, self.ticket
@@ -341,6 +366,8 @@ def score_holds(cond: ScoreCond, score: float | None) -> bool:
 
 
 def _score(cond: ScoreCond, ctx: MatchContext) -> Outcome:
+    if cond.of == "sentiment":
+        return _sentiment(cond, ctx)
     score = ctx.mta().score
     wanted = ", ".join(
         f"{k} {v:g}" if not isinstance(v, bool) else f"exists {str(v).lower()}"
@@ -349,6 +376,43 @@ def _score(cond: ScoreCond, ctx: MatchContext) -> Outcome:
     )
     said = "no score from our MTA" if score is None else f"score {score:g}"
     return Outcome(score_holds(cond, score), f"spam_score {wanted} ({said})")
+
+
+def _sentiment(cond: ScoreCond, ctx: MatchContext) -> Outcome:
+    score = ctx.sentiment()
+    wanted = ", ".join(
+        f"{k} {v:g}" if not isinstance(v, bool) else f"exists {str(v).lower()}"
+        for k, v in (("above", cond.above), ("below", cond.below), ("exists", cond.exists))
+        if v is not None
+    )
+    if score is None:
+        said = "no score: " + (MISSING if not sentiment_available() else "no text")
+    else:
+        said = f"score {score:g}"
+    return Outcome(score_holds(cond, score), f"sentiment {wanted} ({said})")
+
+
+def prediction_holds(cond: PredictionCond, prediction: dict[str, Any] | None) -> bool:
+    if prediction is None or cond.target not in prediction:
+        return False
+    value, confidence = prediction[cond.target]
+    return confidence >= cond.confidence and (not cond.values or value.lower() in cond.values)
+
+
+def _prediction(cond: PredictionCond, ctx: MatchContext) -> Outcome:
+    wanted = f"prediction {cond.target}"
+    if cond.values:
+        wanted += f" in {list(cond.values)}"
+    wanted += f" with confidence {cond.confidence:g}"
+    prediction = ctx.prediction()
+    if prediction is None:
+        return Outcome(False, f"{wanted} (no triage model)")
+    if cond.target not in prediction:
+        return Outcome(False, f"{wanted} (the model did not learn {cond.target})")
+    value, confidence = prediction[cond.target]
+    return Outcome(
+        prediction_holds(cond, prediction), f"{wanted} (predicted {value!r} at {confidence:.2f})"
+    )
 
 
 def check(cond: Condition, ctx: MatchContext) -> Outcome:
@@ -384,6 +448,8 @@ def check(cond: Condition, ctx: MatchContext) -> Outcome:
         return _attachment(cond, ctx)
     if isinstance(cond, ScoreCond):
         return _score(cond, ctx)
+    if isinstance(cond, PredictionCond):
+        return _prediction(cond, ctx)
     if isinstance(cond, BusinessHoursCond):
         inside = ctx.in_business_hours()
         said = "inside" if inside else "outside"

@@ -19,7 +19,7 @@ import re._parser as sre_parse  # type: ignore[import-not-found]  # Python's own
 from collections.abc import Callable
 from re import _constants as sre_constants  # type: ignore[attr-defined]
 
-from maild.routing.match import FOLD, MatchContext, check, score_holds
+from maild.routing.match import FOLD, MatchContext, check, prediction_holds, score_holds
 from maild.routing.schema import (
     AllOf,
     AnyOf,
@@ -30,6 +30,7 @@ from maild.routing.schema import (
     FieldTest,
     HasAttachments,
     Not,
+    PredictionCond,
     RegexTest,
     ScoreCond,
 )
@@ -113,7 +114,12 @@ def predicate(cond: Condition) -> Predicate:
         return lambda ctx: ctx.attachment_count() > 0 if expected else ctx.attachment_count() == 0
     if isinstance(cond, ScoreCond):
         score_cond = cond
+        if score_cond.of == "sentiment":
+            return lambda ctx: score_holds(score_cond, ctx.sentiment())
         return lambda ctx: score_holds(score_cond, ctx.mta().score)
+    if isinstance(cond, PredictionCond):
+        predicted = cond
+        return lambda ctx: prediction_holds(predicted, ctx.prediction())
     if isinstance(cond, BusinessHoursCond):
         expected = cond.expected
         return lambda ctx: ctx.in_business_hours() == expected

@@ -27,6 +27,8 @@ BASE_STATUSES = ("new", "open", "pending", "resolved")  # what a custom status m
 
 TEAM = "team"  # as an assignee: "use the team's strategy"; as a notify target: every member
 ASSIGNEE = "assignee"  # as a notify target: the ticket's assignee
+PREDICTED = "predicted"  # as a team or priority action: the triage model's prediction
+PREDICTION_TARGETS = ("team", "priority")
 
 # Fields a condition can test. Message fields describe the mail being processed; ticket fields the
 # ticket it belongs to, so they exist only for replies (and for SLA policies).
@@ -142,11 +144,24 @@ class BusinessHoursCond:
 @dataclass(frozen=True)
 class ScoreCond:
     """``spam_score: {above: 5, below: 10}``: the MTA's spam score in that range (exclusive);
-    ``exists: false``: the MTA gave no score."""
+    ``exists: false``: the MTA gave no score. ``of`` is ``sentiment`` for the message's sentiment
+    score (``sentiment: {below: -0.5}``, :mod:`maild.pipeline.sentiment`)."""
 
     above: float | None = None
     below: float | None = None
     exists: bool | None = None
+    of: str = "spam_score"  # spam_score | sentiment
+
+
+@dataclass(frozen=True)
+class PredictionCond:
+    """``prediction: {team: {confidence: 0.8, equals: [billing]}}``: the triage model
+    (:mod:`maild.triage`) predicts ``target`` (team or priority) with at least ``confidence``,
+    and, with ``values``, one of them."""
+
+    target: str  # team | priority
+    confidence: float = 0.0
+    values: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -170,6 +185,7 @@ Condition = (
     | HasAttachments
     | BusinessHoursCond
     | ScoreCond
+    | PredictionCond
     | AllOf
     | AnyOf
     | Not

@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from maild.agents.mail import AgentMail
 from maild.agents.relations import numbers_of, resolve_merged
 from maild.app import App
+from maild.kb.solved import is_solved_reply, mark_self_solved
 from maild.pipeline import participants
 from maild.pipeline.addresses import Signer, base_address, is_support_address
 from maild.pipeline.authres import dmarc_fails, domain_of, our_results
 from maild.pipeline.classify import Classification
 from maild.pipeline.message import Address, InboundMessage
 from maild.pipeline.reply import reply_text
+from maild.pipeline.sentiment import message_sentiment
 from maild.pipeline.thread import ThreadMatch, find_ticket, strip_reply_prefixes
 from maild.routing.schema import TicketView
 from maild.sla import lifecycle, survey
@@ -211,6 +213,14 @@ def _store(
             # The stages see it as event "satisfaction" (no rules, no SLA change).
             lifecycle.record_satisfaction(ticket, rating, actor=actor, at=now, message=message)
             event = "satisfaction"
+        elif (
+            not created
+            and standing is not None
+            and standing.why == "requester"
+            and is_solved_reply(visible)
+            and mark_self_solved(app, ticket, actor=actor, at=now, via="mail", message=message)
+        ):
+            pass  # "solved" answering our suggestions resolved it (maild.kb.solved)
         elif not created and ticket.status in ("pending", "resolved"):
             lifecycle.set_status(
                 app,
@@ -271,6 +281,7 @@ def _message_row(
         raw=msg.raw,
         spool_entry=entry.id,
         created_at=now,
+        sentiment=message_sentiment(msg) if kind == "customer" else None,
     )
 
 

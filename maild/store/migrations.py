@@ -13,6 +13,7 @@ that the models cannot declare exist on both.
   PostgreSQL) and the expression indexes of ``maild.store.indexes``. The plain indexes of
   version 3 (``ticket.priority``, ``ticket.assignee``, ``ticket_tag(tag, ticket)``) come from the
   models.
+- 4: ``message.sentiment`` (a nullable score; messages stored before keep None).
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from collections.abc import Callable
 from peewee import Database
 
 from maild.store.db import is_sqlite, write_tx
+from maild.store.fulltext import ensure_tables
 from maild.store.indexes import create_indexes
-from maild.store.models import ALL_MODELS, Event, SchemaVersion, SlaPause, Ticket
+from maild.store.models import ALL_MODELS, Event, Message, SchemaVersion, SlaPause, Ticket
 from maild.store.search import create_index
 
-CURRENT_VERSION = 3
+CURRENT_VERSION = 4
 
 
 def _v2_open_pauses(db: Database) -> None:
@@ -51,8 +53,24 @@ def _v3_listing_indexes(db: Database) -> None:
     create_indexes(db)
 
 
+def _columns(db: Database, table: str) -> set[str]:
+    return {column.name for column in db.get_columns(table)}
+
+
+def _v4_message_sentiment(db: Database) -> None:
+    """Add ``message.sentiment`` unless ``create_tables`` just made the table with it."""
+    if "sentiment" in _columns(db, Message._meta.table_name):
+        return
+    kind = "REAL" if is_sqlite(db) else "DOUBLE PRECISION"  # what peewee's FloatField creates
+    db.execute_sql(f"ALTER TABLE {Message._meta.table_name} ADD COLUMN sentiment {kind}")
+
+
 # Upgrades from version N-1 to N, keyed by N.
-UPGRADES: dict[int, Callable[[Database], None]] = {2: _v2_open_pauses, 3: _v3_listing_indexes}
+UPGRADES: dict[int, Callable[[Database], None]] = {
+    2: _v2_open_pauses,
+    3: _v3_listing_indexes,
+    4: _v4_message_sentiment,
+}
 
 
 def _schema_names(db: Database) -> set[str]:
@@ -88,6 +106,7 @@ def upgrade(db: Database) -> int:
         return CURRENT_VERSION
     with write_tx(db):
         db.create_tables(ALL_MODELS, safe=True)
+        ensure_tables(db)  # the knowledge base's full-text index (maild.store.fulltext)
         row = SchemaVersion.select().first()
         if row is None:
             row = SchemaVersion.create(version=1)

@@ -17,6 +17,7 @@ from peewee import (
     CharField,
     DatabaseProxy,
     DateTimeField,
+    FloatField,
     ForeignKeyField,
     IntegerField,
     Model,
@@ -178,6 +179,9 @@ class Message(BaseModel):
     raw = BlobField(null=True)
     spool_entry = IntegerField(null=True)
     created_at = DateTimeField(default=utcnow, index=True)
+    # A customer's mail: VADER's compound score, -1 to 1 (maild.pipeline.sentiment); None for
+    # other mail, and when the package is missing.
+    sentiment = FloatField(null=True)
 
 
 class Attachment(BaseModel):
@@ -400,6 +404,31 @@ class TicketOrigin(BaseModel):
     thread_ts = CharField(max_length=40, null=True)
 
 
+class KbArticle(BaseModel):
+    """A knowledge-base article as last indexed from ``kb_dir`` (maild.kb). The full-text index
+    beside it is backend-specific (``kb_fts`` on SQLite, ``kb_vector`` on PostgreSQL, made by
+    :mod:`maild.kb.index`); both are a cache of the files, rebuilt when they change."""
+
+    id = AutoField()
+    slug = CharField(max_length=200, unique=True)
+    title = TextField()
+    tags = TextField(default="[]")  # JSON list
+    team = CharField(max_length=200, null=True)
+    language = CharField(max_length=20, default="en")
+    body = TextField(default="")  # the Markdown text after the front matter
+    stamp = CharField(max_length=100)  # the file's mtime_ns:size when it was indexed
+
+
+class KbSuggestion(BaseModel):
+    """An article suggested to a ticket's requester in the acknowledgement (reports: deflection)."""
+
+    id = AutoField()
+    ticket = ForeignKeyField(Ticket, backref="kb_suggestions", on_delete="CASCADE")
+    slug = CharField(max_length=200, index=True)
+    score = FloatField()
+    created_at = DateTimeField(default=utcnow)
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     SchemaVersion,
     Contact,
@@ -428,6 +457,8 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     TicketMerge,
     TicketSnooze,
     TicketOrigin,
+    KbArticle,
+    KbSuggestion,
 )
 
 __all__ = ["SQL", "database_proxy", "utcnow"]

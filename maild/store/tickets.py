@@ -223,6 +223,7 @@ MESSAGE_COLUMNS = (
     Message.message_id,
     Message.classification,
     Message.created_at,
+    Message.sentiment,
 )
 
 
@@ -236,7 +237,21 @@ def message_json(m: Message, attachments: list[dict[str, Any]] | None = None) ->
 
 def _message_json(row: tuple[Any, ...], attachments: list[dict[str, Any]]) -> dict[str, Any]:
     """The JSON of a message from its :data:`MESSAGE_COLUMNS` values."""
-    (id_, direction, kind, from_addr, from_name, to, cc, subject, body, mid, cls, created) = row
+    (
+        id_,
+        direction,
+        kind,
+        from_addr,
+        from_name,
+        to,
+        cc,
+        subject,
+        body,
+        mid,
+        cls,
+        created,
+        sentiment,
+    ) = row
     return {
         "id": id_,
         "direction": direction,
@@ -249,6 +264,7 @@ def _message_json(row: tuple[Any, ...], attachments: list[dict[str, Any]]) -> di
         "body": body,
         "message_id": mid,
         "classification": cls,
+        "sentiment": sentiment,
         "created_at": iso(created),
         "attachments": attachments,
     }

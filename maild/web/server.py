@@ -41,6 +41,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "maild.web.status",
     "maild.web.ops",
     "maild.web.dashboard",
+    "maild.web.kb",
 )
 
 

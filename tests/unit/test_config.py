@@ -129,3 +129,16 @@ def test_secrets_come_from_env_or_file(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("T_SECRET")
     with pytest.raises(ConfigError, match="T_SECRET is not set"):
         read_secret(env="T_SECRET", file=None, what="x")
+
+
+def test_kb_figures_out_of_range_are_config_errors(tmp_path: Path) -> None:
+    from maild.config import config_from_dict
+    from tests.conftest import base_config
+
+    for kb, message in (
+        ({"min_score": 1.5}, "kb.min_score: 1.5 is not between 0 and 1"),
+        ({"max_suggestions": 50}, "kb.max_suggestions: 50 is not between 0 and 10"),
+    ):
+        data = base_config(tmp_path, "sqlite:///x.db", kb=kb)
+        with pytest.raises(ConfigError, match=message):
+            config_from_dict(data, base_dir=tmp_path)

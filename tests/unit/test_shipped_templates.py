@@ -89,6 +89,16 @@ def context(name: str, *, body: str = BODY, agent_name: str = "Alice") -> dict[s
         "failure": {"reason": "550 5.1.1 <carol@customer.test>: mailbox unavailable"},
         "merged": {"ref": "ACME-41", "subject": "CSV export broken"},
         "forgery": {"claimed": "alice@example.com", "reason": "not sent to the signed address"},
+        "suggestions": [
+            {
+                "slug": "csv-export",
+                "title": "Exporting large CSV files",
+                "score": 0.8,
+                "url": "http://127.0.0.1:8025/kb/csv-export",
+                "solved_url": "http://127.0.0.1:8025/kb/solved/ACME-42?k=WzQyLCJhYiJd.s1gn",
+                "text": "",
+            }
+        ],
     }
     return ctx
 
