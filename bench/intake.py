@@ -81,6 +81,7 @@ def send_all(
     Returns (seconds until the last 250, {message_id: perf_counter() at its 250})."""
     acked: dict[str, float] = {}
     lock = threading.Lock()
+    tempfails = [0]
     chunks = [batch[i::clients] for i in range(clients)]
     start = time.perf_counter()
 
@@ -90,7 +91,16 @@ def send_all(
                 if rate is not None:
                     due = start + (j * clients + k) / rate
                     time.sleep(max(0.0, due - time.perf_counter()))
-                smtp.sendmail("c@bench.test", [SUPPORT], raw)
+                while True:  # a 4xx is retried, as a real sending server would
+                    try:
+                        smtp.sendmail("c@bench.test", [SUPPORT], raw)
+                        break
+                    except smtplib.SMTPResponseException as exc:
+                        if not 400 <= exc.smtp_code < 500:
+                            raise
+                        with lock:
+                            tempfails[0] += 1
+                        time.sleep(0.1)
                 now = time.perf_counter()
                 with lock:
                     acked[mid] = now
@@ -100,6 +110,8 @@ def send_all(
         t.start()
     for t in threads:
         t.join()
+    if tempfails[0]:
+        print(f"  ({tempfails[0]} temporary failures (4xx), each retried after 0.1 s)")
     return time.perf_counter() - start, acked
 
 
