@@ -173,7 +173,7 @@ def child_main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO,
         stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s [worker] %(name)s: %(message)s",  # whose line it is
     )
     from maild.app import App
     from maild.config import load_config

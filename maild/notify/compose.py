@@ -31,6 +31,7 @@ from typing import Any
 
 from maild.app import App
 from maild.clock import iso
+from maild.notify.fastmime import build_plain
 from maild.notify.templates import Renderer
 from maild.pipeline.addresses import LOOP_HEADER, Signer, loop_token
 from maild.pipeline.message import Address
@@ -170,7 +171,16 @@ class Outgoing:
 
 
 def build_message(out: Outgoing) -> bytes:
-    """The message as bytes, checked by parsing it again; raises :class:`ComposeError`."""
+    """The message as bytes; raises :class:`ComposeError`.
+
+    Plain mail is written directly from whitelisted values (:mod:`maild.notify.fastmime`);
+    anything else is built by the stdlib and checked by parsing it again."""
+    addresses = [out.from_addr, *out.to, *out.cc, *([out.reply_to] if out.reply_to else [])]
+    if all(valid_address(a.email) for a in addresses):
+        html = text_safe(out.html) if out.html is not None else None
+        fast = build_plain(out, text_safe(out.text), html)
+        if fast is not None:
+            return fast
     raw = _build(out, with_names=True)
     problem = _mismatch(raw, out)
     if problem is None:
