@@ -2,9 +2,9 @@
 many as are waiting in ONE transaction, and each session answers 250 only once the commit that
 holds its message is done (451 for all of them if it fails).
 
-On SQLite the writer waits for the write lock in short steps of its own (about 2 ms) rather than
-SQLite's busy handler, whose sleeps grow to 100 ms: the worker process commits often and briefly,
-and intake must get the lock in the gaps. It gives up after ``database.busy_timeout_ms``.
+On SQLite the writer asks for the write lock in steps of about 2 ms
+(:func:`maild.store.db.eager_write_tx`): the worker process commits often and briefly, and intake
+must get the lock in the gaps. It gives up (451) after ``database.busy_timeout_ms``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import concurrent.futures
 import logging
 import queue
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,12 +20,11 @@ from peewee import Database, DatabaseError, InterfaceError, OperationalError
 
 from maild import spool
 from maild.errors import SpoolError
-from maild.store.db import is_sqlite, write_tx
+from maild.store.db import eager_write_tx
 
 log = logging.getLogger("ticketd.smtp")
 
 MAX_GROUP = 200  # messages in one commit at most
-LOCK_STEP_MS = 2  # SQLite: the busy timeout of one attempt at the write lock
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +38,9 @@ class Pending:
 class SpoolWriter:
     """The thread that commits spool rows for SMTP intake; ``submit`` returns a future id."""
 
-    def __init__(self, db: Database, *, source: str, timeout_ms: int) -> None:
+    def __init__(self, db: Database, *, source: str) -> None:
         self.db = db
         self.source = source
-        self.timeout = timeout_ms / 1000
         self.queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._run, name="spool-writer", daemon=True)
 
@@ -92,29 +89,16 @@ class SpoolWriter:
         self.db.close()
 
     def _commit(self, group: list[Pending]) -> list[int]:
-        db = self.db
-        deadline = time.monotonic() + self.timeout
-        sqlite = is_sqlite(db)
-        if db.is_closed():
-            db.connect()
-            if sqlite:
-                db.execute_sql(f"PRAGMA busy_timeout = {LOCK_STEP_MS}")
-        while True:
-            try:
-                with write_tx(db):
-                    return [
-                        spool.add(
-                            item.raw,
-                            source=self.source,
-                            mail_from=item.mail_from,
-                            rcpt_tos=item.rcpt_tos,
-                        )
-                        for item in group
-                    ]
-            except OperationalError as exc:
-                locked = sqlite and "locked" in str(exc)
-                if not locked or time.monotonic() >= deadline:
-                    raise SpoolError(f"cannot write the spool: {exc}") from exc
-                time.sleep(0.0005)
-            except (InterfaceError, DatabaseError, OSError) as exc:
-                raise SpoolError(f"cannot write the spool: {exc}") from exc
+        try:
+            with eager_write_tx(self.db):
+                return [
+                    spool.add(
+                        item.raw,
+                        source=self.source,
+                        mail_from=item.mail_from,
+                        rcpt_tos=item.rcpt_tos,
+                    )
+                    for item in group
+                ]
+        except (OperationalError, InterfaceError, DatabaseError, OSError) as exc:
+            raise SpoolError(f"cannot write the spool: {exc}") from exc

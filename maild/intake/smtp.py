@@ -34,9 +34,7 @@ class IntakeHandler:
         self.app = app
         self.on_spooled = on_spooled
         self.connections = 0
-        self.writer = SpoolWriter(
-            app.db, source="smtp", timeout_ms=app.config.database.busy_timeout_ms
-        )
+        self.writer = SpoolWriter(app.db, source="smtp")
 
     async def handle_MAIL(
         self,

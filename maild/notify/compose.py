@@ -352,6 +352,7 @@ def queue_mail(
     attachments: Sequence[OutAttachment] = (),
     generated: bool = False,
     actor: str = "system",
+    base: dict[str, Any] | None = None,
 ) -> OutboxEntry:
     """Render ``template`` and queue it for ``to`` (and ``cc``); returns the outbox row.
 
@@ -362,6 +363,8 @@ def queue_mail(
     that no person wrote (notifications) as ``Auto-Submitted: auto-generated``, so vacation
     responders stay quiet, without the per-address rate limit of ``automatic`` mail. ``actor``
     names who sent it in the ``mail_queued`` event (``rule:NAME`` for mail a rule asked for).
+    ``base`` is :func:`context` for this ticket, ``answering`` and ``agent`` when the caller has
+    it already (one mail per recipient reads the ticket once).
     """
     to = [a for a in to if valid_address(a.email)]
     if not to:
@@ -369,7 +372,7 @@ def queue_mail(
     skipped = [a.email for a in cc if not valid_address(a.email)]
     seen = {a.email.lower() for a in to}
     cc = [a for a in cc if valid_address(a.email) and a.email.lower() not in seen]
-    ctx = context(app, ticket, answering, agent)
+    ctx = dict(base) if base is not None else context(app, ticket, answering, agent)
     ctx["status_url"] = status_url(app, ticket, to[0].email)  # the first recipient's own link
     if extra_context:
         ctx.update(extra_context)
@@ -474,6 +477,8 @@ def queue_to_agents(
     marked auto-generated, so an agent's vacation responder does not answer the ticket.
     """
     kwargs.setdefault("generated", True)
+    if "base" not in kwargs and len(to) > 1:  # the ticket's variables, read once for all
+        kwargs["base"] = context(app, ticket, kwargs.get("answering"), kwargs.get("agent"))
     return [
         queue_mail(app, renderer, ticket, to=[addr], reply_as=addr.email, **kwargs) for addr in to
     ]

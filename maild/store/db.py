@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,6 +150,44 @@ def write_tx(db: Database) -> _atomic:
     if is_sqlite(db):
         return db.atomic(lock_type="IMMEDIATE")
     return db.atomic()
+
+
+LOCK_STEP_MS = 2  # eager_write_tx: SQLite's busy wait of one attempt at the write lock
+
+
+@contextlib.contextmanager
+def eager_write_tx(db: Database) -> Iterator[None]:
+    """:func:`write_tx` for the busy writers (spool intake, the worker): on SQLite the write lock
+    is asked for in steps of about 2 ms for as long as the connection's busy timeout
+    (``database.busy_timeout_ms``), where SQLite's own busy handler sleeps ever longer (up to
+    100 ms) and misses the short gaps between another process's commits. Raises the "database is
+    locked" OperationalError after that."""
+    if not is_sqlite(db) or db.in_transaction():
+        with write_tx(db):
+            yield
+        return
+    db.connect(reuse_if_open=True)
+    restore = db.execute_sql("PRAGMA busy_timeout").fetchone()[0]
+    deadline = time.monotonic() + int(restore) / 1000
+    db.execute_sql(f"PRAGMA busy_timeout = {LOCK_STEP_MS}")
+    try:
+        while True:
+            tx = db.atomic(lock_type="IMMEDIATE")
+            try:
+                tx.__enter__()
+                break
+            except OperationalError as exc:
+                if not is_locked(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.0005)
+    finally:
+        db.execute_sql(f"PRAGMA busy_timeout = {int(restore)}")
+    try:
+        yield
+    except BaseException as exc:
+        tx.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    tx.__exit__(None, None, None)
 
 
 @contextlib.contextmanager
