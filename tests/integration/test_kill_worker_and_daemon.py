@@ -127,6 +127,9 @@ def test_sigkill_of_worker_or_daemon_during_a_burst_loses_and_doubles_nothing(
                 " WHERE status != 'done' GROUP BY 1, 2, 3"
             ).fetchall()
             raise AssertionError(f"not settled: {left}\n{daemon.output()[-3000:]}") from None
+        assert daemon.proc is not None
+        last_workers = children_of(daemon.proc.pid)
+        assert len(last_workers) == 1, last_workers
     finally:
         stop.set()
         code = daemon.stop()
@@ -147,4 +150,5 @@ def test_sigkill_of_worker_or_daemon_during_a_burst_loses_and_doubles_nothing(
     assert sorted(acks) == sorted(tickets) and set(acks.values()) == {1}
     log = daemon.output()
     assert "worker process" in log and "restarting it" in log
+    assert gone(last_workers[0])  # SIGTERM stopped the worker process with the daemon
     wait_until(lambda: all(gone(pid) for pid in orphans), timeout=30)  # orphans stop by themselves
