@@ -128,7 +128,9 @@ def test_sigkill_of_worker_or_daemon_during_a_burst_loses_and_doubles_nothing(
             ).fetchall()
             raise AssertionError(f"not settled: {left}\n{daemon.output()[-3000:]}") from None
         assert daemon.proc is not None
-        last_workers = children_of(daemon.proc.pid)
+        pid = daemon.proc.pid
+        # After a last kill of the worker the daemon restarts it (an orphan may have done the rest).
+        last_workers = wait_until(lambda: children_of(pid), timeout=20)
         assert len(last_workers) == 1, last_workers
     finally:
         stop.set()
