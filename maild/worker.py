@@ -36,7 +36,7 @@ from maild.pipeline.parse import ParseError
 from maild.routing.reload import RulesHolder
 from maild.stage import Stage, Stored, run_stages
 from maild.store import claims
-from maild.store.db import eager_write_tx, is_sqlite
+from maild.store.db import is_sqlite, write_tx
 from maild.store.intake import Intake, store_message
 from maild.store.models import Message, SpoolEntry
 
@@ -116,7 +116,7 @@ class Worker:
         while i < len(ready):
             opened = time.perf_counter()
             logs: list[tuple[SpoolEntry, str, float]] = []
-            with eager_write_tx(self.app.db):
+            with write_tx(self.app.db):
                 while i < len(ready) and (not logs or time.perf_counter() - opened < BATCH_SECONDS):
                     entry, read, started = ready[i]
                     i += 1

@@ -3,7 +3,7 @@ many as are waiting in ONE transaction, and each session answers 250 only once t
 holds its message is done (451 for all of them if it fails).
 
 On SQLite the writer asks for the write lock in steps of about 2 ms
-(:func:`maild.store.db.eager_write_tx`): the worker process commits often and briefly, and intake
+(:func:`maild.store.db.write_tx`): the worker process commits often and briefly, and intake
 must get the lock in the gaps. It gives up (451) after ``database.busy_timeout_ms``.
 """
 
@@ -20,7 +20,7 @@ from peewee import Database, DatabaseError, InterfaceError, OperationalError
 
 from maild import spool
 from maild.errors import SpoolError
-from maild.store.db import eager_write_tx
+from maild.store.db import write_tx
 
 log = logging.getLogger("ticketd.smtp")
 
@@ -90,7 +90,7 @@ class SpoolWriter:
 
     def _commit(self, group: list[Pending]) -> list[int]:
         try:
-            with eager_write_tx(self.db):
+            with write_tx(self.db):
                 return [
                     spool.add(
                         item.raw,

@@ -29,7 +29,7 @@ from maild.outbox.transports import (
     make_transport,
 )
 from maild.store import claims
-from maild.store.db import eager_write_tx, write_tx
+from maild.store.db import write_tx
 from maild.store.models import OutboxEntry
 
 log = logging.getLogger("ticketd.outbox")
@@ -129,7 +129,7 @@ class Sender:
         if not sent:
             return
         now = self.app.clock.now()
-        with eager_write_tx(self.app.db):
+        with write_tx(self.app.db):
             for entry, result in sent:
                 self._record_one(entry, result, now)
         for entry, result in sent:

@@ -14,7 +14,7 @@ from typing import Any
 
 from peewee import Database, Expression
 
-from maild.store.db import eager_write_tx, is_sqlite, write_tx
+from maild.store.db import is_sqlite, write_tx
 
 
 def worker_id(suffix: str = "") -> str:
@@ -108,7 +108,7 @@ def claim_batch(
     As :func:`claim_next`: PostgreSQL skips rows that other claimers have locked, SQLite's write
     transaction serialises claimers, and the update re-checks ``due``.
     """
-    with eager_write_tx(db):
+    with write_tx(db):
         query = model.select(model.id).where(due).order_by(*order_by).limit(limit)
         if not is_sqlite(db):
             query = query.for_update(skip_locked=True)

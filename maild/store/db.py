@@ -27,7 +27,6 @@ from peewee import (
     PostgresqlDatabase,
     Psycopg3Adapter,
     SqliteDatabase,
-    _atomic,
 )
 
 from maild.errors import ConfigError
@@ -145,27 +144,26 @@ def is_locked(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and "is locked" in str(exc).lower()
 
 
-def write_tx(db: Database) -> _atomic:
-    """A write transaction; on SQLite it takes the write lock at BEGIN."""
-    if is_sqlite(db):
+def write_tx(db: Database) -> contextlib.AbstractContextManager[Any]:
+    """A write transaction (a savepoint inside one); on SQLite it takes the write lock at BEGIN.
+
+    On SQLite the write lock is asked for in steps of about 2 ms for as long as the connection's
+    busy timeout (``database.busy_timeout_ms``): SQLite's own busy handler sleeps ever longer (up
+    to 100 ms) and misses the short gaps between the commits of a busy writer in another process
+    (the worker, intake), so a CLI command or the web could wait out the whole timeout. Raises the
+    "database is locked" OperationalError after that."""
+    if not is_sqlite(db):
+        return db.atomic()
+    if db.in_transaction():
         return db.atomic(lock_type="IMMEDIATE")
-    return db.atomic()
+    return _sqlite_write_tx(db)
 
 
-LOCK_STEP_MS = 2  # eager_write_tx: SQLite's busy wait of one attempt at the write lock
+LOCK_STEP_MS = 2  # write_tx on SQLite: the busy wait of one attempt at the write lock
 
 
 @contextlib.contextmanager
-def eager_write_tx(db: Database) -> Iterator[None]:
-    """:func:`write_tx` for the busy writers (spool intake, the worker): on SQLite the write lock
-    is asked for in steps of about 2 ms for as long as the connection's busy timeout
-    (``database.busy_timeout_ms``), where SQLite's own busy handler sleeps ever longer (up to
-    100 ms) and misses the short gaps between another process's commits. Raises the "database is
-    locked" OperationalError after that."""
-    if not is_sqlite(db) or db.in_transaction():
-        with write_tx(db):
-            yield
-        return
+def _sqlite_write_tx(db: Database) -> Iterator[None]:
     db.connect(reuse_if_open=True)
     restore = db.execute_sql("PRAGMA busy_timeout").fetchone()[0]
     deadline = time.monotonic() + int(restore) / 1000

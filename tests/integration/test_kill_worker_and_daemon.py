@@ -106,7 +106,10 @@ def test_sigkill_of_worker_or_daemon_during_a_burst_loses_and_doubles_nothing(
             orphans.extend(workers)
             daemon.kill()
             kills["daemon"] += 1
-            daemon.start()
+            try:
+                daemon.start()
+            except RuntimeError as exc:
+                raise AssertionError(f"no restart: {exc}\n{daemon.output()[-4000:]}") from None
         stop.set()
         for t in threads:
             t.join()
