@@ -1,8 +1,11 @@
 """``ticketd run``: SMTP and HTTP intake, IMAP pollers, the worker, the outbox sender and jobs.
 
-The worker runs in the main thread and sleeps on an event that intake sets, so a message is picked
-up as soon as it is spooled. SIGTERM/SIGINT stop intake first, let the message in hand finish (or
-stay in the spool), then stop the other threads; SIGHUP asks for a rules reload.
+The worker runs in its own process (:mod:`maild.workerproc`), so SMTP keeps answering at full speed
+while it is busy; intake wakes it as soon as a message is spooled. The main thread supervises: a
+worker process that dies is restarted (and logged), and systemd's watchdog is told all is well only
+while the worker and every thread are alive. SIGTERM/SIGINT stop intake first, let the worker
+finish the batch in hand (or leave it in the spool), then stop the other threads; SIGHUP reloads
+the rules here and in the worker.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from maild.ops.heartbeat import WorkerBeat, forget, forget_dead_workers
 from maild.outbox.sender import start_sender_thread
 from maild.routing.reload import RulesHolder
 from maild.webhooks.sender import load_targets, start_webhook_thread
-from maild.worker import make_worker
+from maild.workerproc import WorkerProcess
 
 log = logging.getLogger("ticketd")
 RULES_CHECK_SECONDS = 1.0  # how often the rules folder is checked for changes
@@ -38,6 +41,7 @@ class Daemon:
         self.reload = threading.Event()
         self.outbox_wake = threading.Event()  # the worker queued mail: send it now
         self.webhook_wake = threading.Event()  # the worker wrote events: tell the webhooks
+        self.worker = WorkerProcess(app.db, str(app.config.source), self.on_work)
         self.threads: list[threading.Thread] = []
         self.stoppers: list[Callable[[], None]] = []
         # Named threads whose death means the daemon is broken (the systemd watchdog stops).
@@ -66,6 +70,11 @@ class Daemon:
         self.reload.set()
         self.wake.set()
 
+    def on_work(self) -> None:
+        """The worker process stored something: the senders may have mail and events."""
+        self.outbox_wake.set()
+        self.webhook_wake.set()
+
     def install_signals(self) -> None:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
@@ -82,7 +91,7 @@ class Daemon:
         if app.config.smtp_in.enabled:
             from maild.intake.smtp import IntakeController
 
-            controller = IntakeController(app, on_spooled=lambda _id: self.wake.set())
+            controller = IntakeController(app, on_spooled=lambda _id: self.worker.wake())
             controller.start()
             self.stoppers.append(controller.stop)
             self.parts["smtp"] = lambda: bool(
@@ -94,11 +103,11 @@ class Daemon:
         if app.config.http.enabled:
             from maild.web.server import WebServer
 
-            web = WebServer(app, wake=self.wake.set, rules=self.rules)
+            web = WebServer(app, wake=self.worker.wake, rules=self.rules)
             web.start()
             self.stoppers.append(web.stop)
             self.parts["http"] = lambda: bool(web.thread is not None and web.thread.is_alive())
-        self.threads.extend(start_imap_threads(app, self.stop, self.wake.set))
+        self.threads.extend(start_imap_threads(app, self.stop, self.worker.wake))
         self.threads.extend(start_sender_thread(app, self.stop, self.outbox_wake))
         self.threads.extend(
             start_webhook_thread(app, self.webhook_targets, self.stop, self.webhook_wake)
@@ -122,19 +131,15 @@ class Daemon:
 
     def run(self) -> int:
         self.start()
-        worker = make_worker(self.app, self.rules)
+        self.worker.start()
+        self.parts["worker"] = self.worker.alive
         poll = min(self.app.config.worker.poll_seconds, RULES_CHECK_SECONDS)
         sd_notify("READY=1")
         log.info("ticketd ready (pid %s)", os.getpid())
         try:
             while not self.stop.is_set():
                 self.wake.clear()
-                try:
-                    if worker.run_once(limit=50, stop=self.stop):
-                        self.outbox_wake.set()
-                        self.webhook_wake.set()
-                except Exception:  # a database outage: log, wait, try again
-                    log.exception("worker pass failed")
+                self.worker.supervise()
                 self.alive()  # the loop turns: a database outage shows in health, not here
                 if self.reload.is_set():
                     self.reload.clear()
@@ -167,20 +172,23 @@ class Daemon:
         log.info("SIGHUP: reloading the rules and the knowledge base")
         self.rules.maybe_reload(force=True)
         self.kb_reload(force=True)
+        self.worker.signal(signal.SIGHUP)
 
     def kb_reload(self, *, force: bool = False) -> None:
         try:
             self.kb.maybe_reload(force=force)
-        except Exception:  # a database outage: the worker's pass logs it; try again next turn
+        except Exception:  # a database outage: logged; tried again at the next turn
             log.exception("kb: re-indexing %s failed", self.app.config.kb_dir)
 
     def shutdown(self) -> None:
         self.stop.set()
-        for stopper in self.stoppers:
+        for stopper in self.stoppers:  # intake first: nothing new is accepted
             try:
                 stopper()
             except Exception:
                 log.exception("error while stopping")
+        self.worker.stop()  # the batch in hand finishes or stays in the spool
+        self.on_work()  # the senders send what the last batch queued, then stop
         for thread in self.threads:
             thread.join(timeout=10)
         self.app.close()

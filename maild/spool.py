@@ -64,6 +64,34 @@ def claim(
 ) -> SpoolEntry | None:
     """Claim the oldest due pending row (or the oldest of ``ids``); None when there is none."""
     until = now + dt.timedelta(seconds=lease_seconds)
+    found = claims.claim_next(
+        db, SpoolEntry, _due(now, ids), (SpoolEntry.id,), worker=worker, until=until
+    )
+    return SpoolEntry.get_by_id(found) if found is not None else None
+
+
+def claim_batch(
+    db: Database,
+    *,
+    worker: str,
+    now: dt.datetime,
+    lease_seconds: float,
+    limit: int,
+    ids: Sequence[int] = (),
+) -> list[SpoolEntry]:
+    """Claim up to ``limit`` of the oldest due pending rows (only of ``ids`` if given) in one
+    transaction; oldest first."""
+    until = now + dt.timedelta(seconds=lease_seconds)
+    found = claims.claim_batch(
+        db, SpoolEntry, _due(now, ids), (SpoolEntry.id,), worker=worker, until=until, limit=limit
+    )
+    if not found:
+        return []
+    rows = {row.id: row for row in SpoolEntry.select().where(SpoolEntry.id.in_(found))}
+    return [rows[i] for i in found if i in rows]
+
+
+def _due(now: dt.datetime, ids: Sequence[int]):
     due = (
         (SpoolEntry.status == PENDING)
         & ((SpoolEntry.not_before.is_null()) | (SpoolEntry.not_before <= now))
@@ -71,8 +99,7 @@ def claim(
     )
     if ids:
         due &= SpoolEntry.id.in_(list(ids))
-    found = claims.claim_next(db, SpoolEntry, due, (SpoolEntry.id,), worker=worker, until=until)
-    return SpoolEntry.get_by_id(found) if found is not None else None
+    return due
 
 
 def finish(entry_id: int, *, worker: str, result: str, now: dt.datetime, keep_raw: bool) -> bool:

@@ -4,6 +4,8 @@ RCPT TO is checked against the support addresses and their ``+tag`` forms (550 f
 so the daemon is never an open relay). aiosmtpd answers 552 itself above ``data_size_limit``. DATA
 is committed to the spool off the event loop before 250; a failed write answers 451 so the sender
 keeps the message and retries. An unexpected exception answers 451 too, never a permanent 5xx.
+Concurrent sessions share one spool commit (:mod:`maild.intake.group_commit`); each answers 250
+only once the commit that holds its message is done.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from maild import spool
 from maild.app import App
 from maild.errors import SpoolError
+from maild.intake.group_commit import SpoolWriter
 from maild.pipeline.addresses import is_support_address
 
 log = logging.getLogger("ticketd.smtp")
@@ -31,6 +34,7 @@ class IntakeHandler:
         self.app = app
         self.on_spooled = on_spooled
         self.connections = 0
+        self.writer = SpoolWriter(app.db, source="smtp")
 
     async def handle_MAIL(
         self,
@@ -70,7 +74,10 @@ class IntakeHandler:
         if len(raw) > self.app.config.smtp_in.max_message_bytes:
             return "552 5.3.4 Message too big for this system"
         try:
-            entry_id = await asyncio.to_thread(self._spool, raw, envelope)
+            # MAIL FROM is mandatory in SMTP, so an empty reverse path is the null sender "<>".
+            entry_id = await asyncio.wrap_future(
+                self.writer.submit(raw, envelope.mail_from or "<>", list(envelope.rcpt_tos))
+            )
         except SpoolError as exc:
             log.error("451 to %s: %s", session.peer, exc)
             return "451 4.3.0 Temporary failure storing the message; please retry"
@@ -81,18 +88,6 @@ class IntakeHandler:
     async def handle_exception(self, error: Exception) -> str:
         log.exception("SMTP session error: %s", error)
         return "451 4.3.0 Temporary failure; please retry"
-
-    def _spool(self, raw: bytes, envelope: Envelope) -> int:
-        db = self.app.db
-        db.connect(reuse_if_open=True)  # the to_thread pool's threads keep one connection each
-        # MAIL FROM is mandatory in SMTP, so an empty reverse path is the null sender "<>".
-        return spool.enqueue(
-            db,
-            raw,
-            source="smtp",
-            mail_from=envelope.mail_from or "<>",
-            rcpt_tos=list(envelope.rcpt_tos),
-        )
 
 
 class IntakeSMTP(SMTP):
@@ -142,3 +137,13 @@ class IntakeController(Controller):
     def factory(self) -> SMTP:
         cfg = self.handler.app.config.smtp_in
         return IntakeSMTP(self.handler, max_connections=cfg.max_connections, **self.SMTP_kwargs)
+
+    def start(self) -> None:
+        self.intake.writer.start()
+        super().start()
+
+    def stop(self, *args, **kwargs) -> None:
+        try:
+            super().stop(*args, **kwargs)
+        finally:
+            self.intake.writer.stop()

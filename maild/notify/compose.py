@@ -32,6 +32,7 @@ from typing import Any
 from maild.app import App
 from maild.clock import iso
 from maild.kb.mail import ack_suggestions
+from maild.notify.fastmime import build_plain
 from maild.notify.templates import Renderer
 from maild.pipeline.addresses import LOOP_HEADER, Signer, loop_token
 from maild.pipeline.message import Address
@@ -171,7 +172,16 @@ class Outgoing:
 
 
 def build_message(out: Outgoing) -> bytes:
-    """The message as bytes, checked by parsing it again; raises :class:`ComposeError`."""
+    """The message as bytes; raises :class:`ComposeError`.
+
+    Plain mail is written directly from whitelisted values (:mod:`maild.notify.fastmime`);
+    anything else is built by the stdlib and checked by parsing it again."""
+    addresses = [out.from_addr, *out.to, *out.cc, *([out.reply_to] if out.reply_to else [])]
+    if all(valid_address(a.email) for a in addresses):
+        html = text_safe(out.html) if out.html is not None else None
+        fast = build_plain(out, text_safe(out.text), html)
+        if fast is not None:
+            return fast
     raw = _build(out, with_names=True)
     problem = _mismatch(raw, out)
     if problem is None:
@@ -344,6 +354,7 @@ def queue_mail(
     attachments: Sequence[OutAttachment] = (),
     generated: bool = False,
     actor: str = "system",
+    base: dict[str, Any] | None = None,
 ) -> OutboxEntry:
     """Render ``template`` and queue it for ``to`` (and ``cc``); returns the outbox row.
 
@@ -354,6 +365,8 @@ def queue_mail(
     that no person wrote (notifications) as ``Auto-Submitted: auto-generated``, so vacation
     responders stay quiet, without the per-address rate limit of ``automatic`` mail. ``actor``
     names who sent it in the ``mail_queued`` event (``rule:NAME`` for mail a rule asked for).
+    ``base`` is :func:`context` for this ticket, ``answering`` and ``agent`` when the caller has
+    it already (one mail per recipient reads the ticket once).
     """
     to = [a for a in to if valid_address(a.email)]
     if not to:
@@ -361,7 +374,7 @@ def queue_mail(
     skipped = [a.email for a in cc if not valid_address(a.email)]
     seen = {a.email.lower() for a in to}
     cc = [a for a in cc if valid_address(a.email) and a.email.lower() not in seen]
-    ctx = context(app, ticket, answering, agent)
+    ctx = dict(base) if base is not None else context(app, ticket, answering, agent)
     ctx["status_url"] = status_url(app, ticket, to[0].email)  # the first recipient's own link
     if template == "ack":
         ctx["suggestions"] = ack_suggestions(app, ticket, answering, to[0].email)
@@ -468,6 +481,8 @@ def queue_to_agents(
     marked auto-generated, so an agent's vacation responder does not answer the ticket.
     """
     kwargs.setdefault("generated", True)
+    if "base" not in kwargs and len(to) > 1:  # the ticket's variables, read once for all
+        kwargs["base"] = context(app, ticket, kwargs.get("answering"), kwargs.get("agent"))
     return [
         queue_mail(app, renderer, ticket, to=[addr], reply_as=addr.email, **kwargs) for addr in to
     ]

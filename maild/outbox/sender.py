@@ -2,7 +2,9 @@
 
 Delivery is at-least-once: a row is marked sent only after the relay accepted it, so a crash
 between the relay's 250 and our commit sends that message again after the restart (the Message-ID
-is the same, so the recipient's client shows it once). A row is claimed with a lease; the claim of
+is the same, so the recipient's client shows it once). Rows are claimed :data:`BATCH` at a time in
+one transaction and the sent ones of a batch are recorded in one transaction too (two commits for
+many messages instead of two per message; a crash resends at most one batch). A row is claimed with a lease; the claim of
 a process that died (kill -9) is released when the daemon starts again, an abandoned one from
 another host when its lease expires. A 5xx answer marks the row failed with the answer;
 ``ticketd outbox retry ID`` queues it again. Recipients the relay deferred with 4xx while it
@@ -19,7 +21,13 @@ import threading
 
 from maild.app import App
 from maild.errors import NotFoundError
-from maild.outbox.transports import PermanentFailure, TemporaryFailure, Transport, make_transport
+from maild.outbox.transports import (
+    Delivered,
+    PermanentFailure,
+    TemporaryFailure,
+    Transport,
+    make_transport,
+)
 from maild.store import claims
 from maild.store.db import write_tx
 from maild.store.models import OutboxEntry
@@ -27,6 +35,7 @@ from maild.store.models import OutboxEntry
 log = logging.getLogger("ticketd.outbox")
 QUEUED, SENT, FAILED = "queued", "sent", "failed"
 LEASE_SECONDS = 300
+BATCH = 50  # rows claimed, and sent ones recorded, per transaction
 
 
 def backoff(attempts: int, first: float, cap: float) -> float:
@@ -43,41 +52,56 @@ class Sender:
         self.id = claims.worker_id("sender")
         self._outage_logged = False
 
-    def claim(self) -> OutboxEntry | None:
-        """Take the next due row (a lease of LEASE_SECONDS), counting the attempt; or None."""
+    def claim_batch(self) -> list[OutboxEntry]:
+        """Take up to BATCH due rows in one transaction, oldest due first."""
         now = self.app.clock.now()
         due = (
             (OutboxEntry.status == QUEUED)
             & (OutboxEntry.next_attempt_at <= now)
             & (OutboxEntry.claimed_until.is_null() | (OutboxEntry.claimed_until < now))
         )
-        found = claims.claim_next(
+        found = claims.claim_batch(
             self.app.db,
             OutboxEntry,
             due,
             (OutboxEntry.next_attempt_at, OutboxEntry.id),
             worker=self.id,
             until=now + dt.timedelta(seconds=LEASE_SECONDS),
+            limit=BATCH,
         )
-        return OutboxEntry.get_by_id(found) if found is not None else None
+        if not found:
+            return []
+        rows = {row.id: row for row in OutboxEntry.select().where(OutboxEntry.id.in_(found))}
+        return [rows[i] for i in found if i in rows]
 
     def run_once(self, stop: threading.Event | None = None) -> int:
         """Send every due row once; return how many were handled."""
         handled = 0
         try:
             while not (stop is not None and stop.is_set()):
-                entry = self.claim()
-                if entry is None:
+                entries = self.claim_batch()
+                if not entries:
                     break
-                self.deliver(entry)
-                handled += 1
+                sent: list[tuple[OutboxEntry, Delivered]] = []
+                try:
+                    for entry in entries:
+                        if stop is not None and stop.is_set():
+                            break  # the rest keep their claim until the restart releases it
+                        self.deliver(entry, sent)
+                        handled += 1
+                finally:
+                    self._record_sent(sent)
         finally:
             self.transport.close()
         return handled
 
-    def deliver(self, entry: OutboxEntry) -> str:
-        """Send one claimed row; returns its new status (sent, queued for a retry, failed)."""
-        now = self.app.clock.now()
+    def deliver(
+        self, entry: OutboxEntry, sent: list[tuple[OutboxEntry, Delivered]] | None = None
+    ) -> str:
+        """Send one claimed row; returns its new status (sent, queued for a retry, failed).
+
+        With ``sent``, a delivered row is added to it for :meth:`_record_sent` (the caller's
+        batch) instead of being recorded at once."""
         name = f"{entry.id:08d}-{(entry.ticket_id or 0)}"
         try:
             result = self.transport.send(
@@ -94,34 +118,49 @@ class Sender:
             self.transport.close()
             return self._defer(entry, f"{type(exc).__name__}: {exc}")
         self._outage_logged = False
-        with write_tx(self.app.db):
-            self._finish(entry, status=SENT, error=None, result=result.detail)
-            if result.deferred:
-                again = OutboxEntry.create(
-                    ticket=entry.ticket_id,
-                    message=entry.message_id,
-                    kind=entry.kind,
-                    auto_to=None,  # the rate limit counted the original row
-                    mail_from=entry.mail_from,
-                    rcpt_tos=json.dumps(list(result.deferred)),
-                    raw=entry.raw,
-                    created_at=now,
-                    next_attempt_at=now + dt.timedelta(seconds=self._delay(1)),
-                    last_error=f"deferred by the relay on outbox #{entry.id}: {result.detail}",
-                )
-                log.warning(
-                    "outbox #%s: %s deferred, queued again as #%s",
-                    entry.id,
-                    ", ".join(result.deferred),
-                    again.id,
-                )
-        log.info(
-            "outbox #%s sent to %s: %s",
-            entry.id,
-            ", ".join(json.loads(entry.rcpt_tos)),
-            result.detail,
-        )
+        if sent is not None:
+            sent.append((entry, result))
+        else:
+            self._record_sent([(entry, result)])
         return SENT
+
+    def _record_sent(self, sent: list[tuple[OutboxEntry, Delivered]]) -> None:
+        """Mark delivered rows sent, all in one transaction (and queue what the relay deferred)."""
+        if not sent:
+            return
+        now = self.app.clock.now()
+        with write_tx(self.app.db):
+            for entry, result in sent:
+                self._record_one(entry, result, now)
+        for entry, result in sent:
+            log.info(
+                "outbox #%s sent to %s: %s",
+                entry.id,
+                ", ".join(json.loads(entry.rcpt_tos)),
+                result.detail,
+            )
+
+    def _record_one(self, entry: OutboxEntry, result: Delivered, now: dt.datetime) -> None:
+        self._finish(entry, status=SENT, error=None, result=result.detail)
+        if result.deferred:
+            again = OutboxEntry.create(
+                ticket=entry.ticket_id,
+                message=entry.message_id,
+                kind=entry.kind,
+                auto_to=None,  # the rate limit counted the original row
+                mail_from=entry.mail_from,
+                rcpt_tos=json.dumps(list(result.deferred)),
+                raw=entry.raw,
+                created_at=now,
+                next_attempt_at=now + dt.timedelta(seconds=self._delay(1)),
+                last_error=f"deferred by the relay on outbox #{entry.id}: {result.detail}",
+            )
+            log.warning(
+                "outbox #%s: %s deferred, queued again as #%s",
+                entry.id,
+                ", ".join(result.deferred),
+                again.id,
+            )
 
     def _delay(self, attempts: int) -> float:
         cfg = self.app.config.smtp_out.retry

@@ -23,6 +23,7 @@ def worker_id(suffix: str = "") -> str:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs; a zombie (killed, not yet reaped) does not."""
     if pid == os.getpid():
         return True
     try:
@@ -31,7 +32,11 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): kill(pid, 0) is all we know
 
 
 def release_dead_claims(db: Database, model, open_status: str) -> int:
@@ -85,3 +90,42 @@ def claim_next(
             if taken:
                 return row.id
     return None
+
+
+def claim_batch(
+    db: Database,
+    model: Any,
+    due: Expression,
+    order_by: tuple[Any, ...],
+    *,
+    worker: str,
+    until: dt.datetime,
+    limit: int,
+) -> list[int]:
+    """Lease up to ``limit`` ``due`` rows of ``model`` to ``worker`` in ONE transaction; their ids
+    in ``order_by`` order.
+
+    As :func:`claim_next`: PostgreSQL skips rows that other claimers have locked, SQLite's write
+    transaction serialises claimers, and the update re-checks ``due``.
+    """
+    with write_tx(db):
+        query = model.select(model.id).where(due).order_by(*order_by).limit(limit)
+        if not is_sqlite(db):
+            query = query.for_update(skip_locked=True)
+        wanted = [row.id for row in query]
+        if not wanted:
+            return []
+        count = (
+            model.update(claimed_by=worker, claimed_until=until, attempts=model.attempts + 1)
+            .where(due & model.id.in_(wanted))
+            .execute()
+        )
+        if count == len(wanted):  # the rows are ours (locked, or SQLite's only writer)
+            return wanted
+        taken = {
+            row.id
+            for row in model.select(model.id).where(
+                model.id.in_(wanted) & (model.claimed_by == worker) & (model.claimed_until == until)
+            )
+        }
+    return [i for i in wanted if i in taken]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,6 @@ from peewee import (
     PostgresqlDatabase,
     Psycopg3Adapter,
     SqliteDatabase,
-    _atomic,
 )
 
 from maild.errors import ConfigError
@@ -144,11 +144,48 @@ def is_locked(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and "is locked" in str(exc).lower()
 
 
-def write_tx(db: Database) -> _atomic:
-    """A write transaction; on SQLite it takes the write lock at BEGIN."""
-    if is_sqlite(db):
+def write_tx(db: Database) -> contextlib.AbstractContextManager[Any]:
+    """A write transaction (a savepoint inside one); on SQLite it takes the write lock at BEGIN.
+
+    On SQLite the write lock is asked for in steps of about 2 ms for as long as the connection's
+    busy timeout (``database.busy_timeout_ms``): SQLite's own busy handler sleeps ever longer (up
+    to 100 ms) and misses the short gaps between the commits of a busy writer in another process
+    (the worker, intake), so a CLI command or the web could wait out the whole timeout. Raises the
+    "database is locked" OperationalError after that."""
+    if not is_sqlite(db):
+        return db.atomic()
+    if db.in_transaction():
         return db.atomic(lock_type="IMMEDIATE")
-    return db.atomic()
+    return _sqlite_write_tx(db)
+
+
+LOCK_STEP_MS = 2  # write_tx on SQLite: the busy wait of one attempt at the write lock
+
+
+@contextlib.contextmanager
+def _sqlite_write_tx(db: Database) -> Iterator[None]:
+    db.connect(reuse_if_open=True)
+    restore = db.execute_sql("PRAGMA busy_timeout").fetchone()[0]
+    deadline = time.monotonic() + int(restore) / 1000
+    db.execute_sql(f"PRAGMA busy_timeout = {LOCK_STEP_MS}")
+    try:
+        while True:
+            tx = db.atomic(lock_type="IMMEDIATE")
+            try:
+                tx.__enter__()
+                break
+            except OperationalError as exc:
+                if not is_locked(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.0005)
+    finally:
+        db.execute_sql(f"PRAGMA busy_timeout = {int(restore)}")
+    try:
+        yield
+    except BaseException as exc:
+        tx.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    tx.__exit__(None, None, None)
 
 
 @contextlib.contextmanager

@@ -413,3 +413,25 @@ def test_given_ids_are_processed_oldest_first_across_claim_chunks_and_only_they(
     assert subjects == [f"Chunk {n}" for n in range(8) if n != 3]  # in spool order
     assert SpoolEntry.get_by_id(other).status == "pending"
     assert make_worker(app).run_once(ids=[other], limit=1) == 1
+
+
+def test_one_bad_message_in_a_batch_fails_alone_and_the_others_are_stored(app: App) -> None:
+    def stage(stored) -> Outcome:
+        if "poison" in stored.ticket.subject:
+            raise RuntimeError("a stage fails on this message only")
+        return Outcome()
+
+    ids = [
+        spool.enqueue(
+            app.db, make_mail(subject=subject, message_id=f"<b{n}@c.test>"), source="pipe"
+        )
+        for n, subject in enumerate(["one", "two", "poison", "four", "five"])
+    ]
+    worker = Worker(app, stages=[stage])
+    assert worker.run_once() == 5  # one pass: the batch holds all five
+    statuses = {i: SpoolEntry.get_by_id(i) for i in ids}
+    assert [statuses[i].status for i in ids] == ["done", "done", "pending", "done", "done"]
+    assert "a stage fails on this message only" in statuses[ids[2]].last_error
+    assert statuses[ids[2]].attempts == 1  # failed once, retried later
+    assert Ticket.select().count() == 4
+    assert Message.select().where(Message.subject == "poison").count() == 0

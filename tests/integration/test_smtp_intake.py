@@ -5,6 +5,7 @@ from __future__ import annotations
 import smtplib
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -165,3 +166,42 @@ def test_null_sender_rset_and_mixed_recipients(smtp_server) -> None:
     first, second = (SpoolEntry.get_by_id(i) for i in spooled)
     assert first.mail_from == "<>" and first.rcpt_tos == '["support@example.com"]'
     assert second.mail_from == "dan@customer.test" and second.rcpt_tos == '["help@example.org"]'
+
+
+def test_concurrent_sessions_get_250_only_after_the_commit_that_holds_their_message(
+    app_factory, tmp_path
+) -> None:
+    port = free_port()
+    app = app_factory(
+        smtp_in={"port": port},
+        database={"url": f"sqlite:///{tmp_path / 'var' / 'ticketd.db'}", "busy_timeout_ms": 20000},
+    )
+    controller = IntakeController(app)
+    controller.start()
+    lock = sqlite3.connect(tmp_path / "var" / "ticketd.db", isolation_level=None)
+    answered: list[int] = []
+    guard = threading.Lock()
+
+    def send(n: int) -> None:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+            client.sendmail(
+                "c@customer.test", ["support@example.com"], make_mail(message_id=f"<g{n}@c.test>")
+            )
+            with guard:
+                answered.append(n)
+
+    try:
+        lock.execute("BEGIN EXCLUSIVE")  # the ticket writer holds the write lock
+        threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        assert answered == []  # nothing is committed, so nobody has 250
+        lock.execute("ROLLBACK")
+        for t in threads:
+            t.join()
+    finally:
+        lock.close()
+        controller.stop()
+    assert sorted(answered) == list(range(8))
+    assert SpoolEntry.select().count() == 8

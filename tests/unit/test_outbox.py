@@ -234,12 +234,12 @@ def test_deferred_recipients_are_queued_again(clocked: App) -> None:
 
 def test_a_claimed_row_is_not_taken_twice(clocked: App) -> None:
     queue(clocked)
-    first = Sender(clocked, Scripted()).claim()
-    assert first is not None and first.attempts == 1
-    assert Sender(clocked, Scripted()).claim() is None  # leased
+    [first] = Sender(clocked, Scripted()).claim_batch()
+    assert first.attempts == 1
+    assert Sender(clocked, Scripted()).claim_batch() == []  # leased
     clocked.clock.advance(seconds=301)
-    again = Sender(clocked, Scripted()).claim()  # the lease expired: a dead sender's row
-    assert again is not None and again.attempts == 2
+    [again] = Sender(clocked, Scripted()).claim_batch()  # the lease expired: a dead sender's row
+    assert again.attempts == 2
 
 
 def test_retry_command_semantics(clocked: App) -> None:
@@ -257,8 +257,7 @@ def test_retry_command_semantics(clocked: App) -> None:
 
 def test_retry_keeps_a_live_claim(clocked: App) -> None:
     entry = queue(clocked)
-    claimed = Sender(clocked, Scripted()).claim()
-    assert claimed is not None
+    [claimed] = Sender(clocked, Scripted()).claim_batch()
     retry(clocked, entry.id)
     row = OutboxEntry.get_by_id(entry.id)
     assert row.claimed_by == claimed.claimed_by  # still being sent: not handed out twice

@@ -47,14 +47,29 @@ def _raw_headers(msg: Message, name: str) -> list[str]:
     return [_clean(v) for k, v in _raw_items(msg) if k.lower() == lname]
 
 
+# Headers the policy parses into structured values (addresses, dates, MIME parameters): their
+# str() may differ from the raw text, so they always go through the parser.
+_STRUCTURED = frozenset(
+    {
+        "from", "to", "cc", "bcc", "sender", "reply-to", "date", "message-id",
+        "resent-from", "resent-to", "resent-cc", "resent-bcc", "resent-sender", "resent-date",
+        "content-type", "content-disposition", "content-transfer-encoding", "mime-version",
+    }
+)  # fmt: skip
+
+
 def _headers(msg: Message, name: str) -> list[str]:
     """All decoded values of header ``name``; falls back to the raw strings.
 
     The policy's header parser is slow on huge values and raises on some
-    malformed ones, so those are decoded from the raw string instead.
+    malformed ones, so those are decoded from the raw string instead. An
+    unstructured header in plain ASCII without an encoded word decodes to its
+    own text, so it skips the parser (a hot path: every message is classified).
     """
     lname = name.lower()
     raw = [v for k, v in _raw_items(msg) if k.lower() == lname]
+    if lname not in _STRUCTURED and all(v.isascii() and "=?" not in v for v in raw):
+        return [_clean(v) for v in raw]
     if all(len(v) <= _HEADER_LIMIT for v in raw):
         try:
             return [_clean(str(v)) for v in msg.get_all(name) or []]
