@@ -93,7 +93,7 @@ class AgentDesk:
             signer=self.signer,
             support=self.app.config.support_addresses,
             authserv_id=self.app.config.agents.authserv_id,
-            merged=relations.numbers_of(ticket.id),
+            resolve=relations.resolve_merged,
         )
         if not verdict.trusted:
             return AgentMail(agent, verdict, rules)

@@ -51,20 +51,6 @@ def resolve_merged(number: int) -> int:
     return number
 
 
-def numbers_of(number: int) -> frozenset[int]:
-    """``number`` and every ticket merged into it (followed): the numbers whose signed reply
-    addresses and Message-IDs now belong to ticket ``number``."""
-    found = {number}
-    frontier = [number]
-    for _ in range(MAX_CHAIN):
-        rows = TicketMerge.select(TicketMerge.source).where(TicketMerge.target.in_(frontier))
-        frontier = [r.source_id for r in rows if r.source_id not in found]
-        if not frontier:
-            break
-        found.update(frontier)
-    return frozenset(found)
-
-
 def merge_problem(source: Ticket, target_number: int | None, prefix: str) -> str | None:
     """Why ``source`` cannot go into ticket ``target_number``; None when it can."""
     if target_number is None:

@@ -15,12 +15,13 @@ Everything here is pure: it reads the parsed message and returns a verdict with 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from maild.pipeline.addresses import Signer
 from maild.pipeline.authres import our_results, vouches_for
 from maild.pipeline.message import InboundMessage
+from maild.pipeline.participants import counts_for
 
 
 @dataclass(frozen=True)
@@ -37,15 +38,13 @@ def signed_for(
     signer: Signer,
     support: Sequence[str],
     agent_email: str,
-    merged: Collection[int] = (),
+    resolve: Callable[[int], int] | None = None,
 ) -> bool:
     """Whether ``msg`` went to ``agent_email``'s own signed reply address for ticket ``number``
-    or a ticket ``merged`` into it (envelope, To or Cc). The ticket's address, which customers
-    see, does not count."""
-    numbers = {number, *merged}
-    return any(
-        signer.agent_ticket_from_address(a, support, agent_email) in numbers for a in msg.recipients
-    )
+    or for a ticket ``resolve`` says was merged into it (envelope, To or Cc). The ticket's
+    address, which customers see, does not count."""
+    signed = [signer.agent_ticket_from_address(a, support, agent_email) for a in msg.recipients]
+    return counts_for(signed, number, resolve)
 
 
 def check(
@@ -56,11 +55,11 @@ def check(
     signer: Signer,
     support: Sequence[str],
     authserv_id: str | None,
-    merged: Collection[int] = (),
+    resolve: Callable[[int], int] | None = None,
 ) -> Verdict:
     """Whether ``msg`` (From the agent ``agent_email``) about ticket ``number`` (or a ticket
-    ``merged`` into it, whose notifications the agent may be answering) is the agent's."""
-    if signed_for(msg, number, signer, support, agent_email, merged):
+    merged into it, whose notifications the agent may be answering) is the agent's."""
+    if signed_for(msg, number, signer, support, agent_email, resolve):
         return Verdict(True, "signed reply address")
     domain = agent_email.rpartition("@")[2]
     if authserv_id:

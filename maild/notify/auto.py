@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 
-from maild.agents.relations import numbers_of
+from maild.agents.relations import resolve_merged
 from maild.app import App
 from maild.notify.compose import queue_mail
 from maild.notify.loop import refusal, suppress
@@ -26,6 +26,7 @@ from maild.notify.queue import in_savepoint
 from maild.notify.templates import Renderer
 from maild.pipeline.addresses import Signer
 from maild.pipeline.message import Address
+from maild.pipeline.participants import counts_for
 from maild.stage import Outcome, Stored
 from maild.store import tickets as store
 from maild.store.models import Message, Ticket
@@ -60,11 +61,8 @@ class AutoMail:
         # Only a DSN that quotes one of our signed Message-IDs of this ticket proves it concerns
         # our mail; anyone can write a "bounce" with the ticket's tag in its subject.
         signer = Signer(app.config.prefix, app.secret)
-        numbers = numbers_of(ticket.id)  # our mail on a ticket merged into it counts too
-        verified = any(
-            signer.ticket_from_message_id(mid) in numbers
-            for mid in ctx.verdict.original_message_ids
-        )
+        signed = [signer.ticket_from_message_id(mid) for mid in ctx.verdict.original_message_ids]
+        verified = counts_for(signed, ticket.id, resolve_merged)  # a merged ticket's mail too
         if not delay_only and verified:
             done = suppress(
                 [a for a in failed if a.lower() in ours],

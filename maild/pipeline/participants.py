@@ -21,7 +21,7 @@ never passes for bob. Everything is pure: addresses in, a decision out.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from maild.pipeline.addresses import Signer, base_address
@@ -57,12 +57,23 @@ def at_signed_address(
     number: int,
     signer: Signer,
     support: Sequence[str],
-    merged: Collection[int] = (),
+    resolve: Callable[[int], int] | None = None,
 ) -> bool:
-    """Whether one of ``recipients`` is the signed reply address of ticket ``number`` or of a
-    ticket ``merged`` into it."""
-    numbers = {number, *merged}
-    return any(signer.ticket_from_address(r, support) in numbers for r in recipients)
+    """Whether one of ``recipients`` is the signed reply address of ticket ``number``, or of a
+    ticket that ``resolve`` (a signed number -> the ticket its mail goes to) says went into it."""
+    signed = {signer.ticket_from_address(r, support) for r in recipients} - {None}
+    return counts_for(signed, number, resolve)
+
+
+def counts_for(
+    signed: Iterable[int | None], number: int, resolve: Callable[[int], int] | None
+) -> bool:
+    """Whether one of the ``signed`` ticket numbers is ``number`` or, through ``resolve`` (asked
+    only about other numbers, so mostly never), a ticket merged into it."""
+    found = {n for n in signed if n is not None}
+    if number in found:
+        return True
+    return resolve is not None and any(resolve(n) == number for n in found)
 
 
 def standing(

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from maild.agents.mail import AgentMail
-from maild.agents.relations import numbers_of, resolve_merged
+from maild.agents.relations import resolve_merged
 from maild.app import App
 from maild.kb.solved import is_solved_reply, mark_self_solved
 from maild.pipeline import participants
@@ -324,7 +324,7 @@ def _standing(
         requester=ticket.requester.email,
         watchers=[w.email for w in ticket.watchers],
         signed=participants.at_signed_address(
-            msg.recipients, ticket.id, intake.signer, support, numbers_of(ticket.id)
+            msg.recipients, ticket.id, intake.signer, support, resolve_merged
         ),
         mode=intake.app.config.threading.non_participants,
     )

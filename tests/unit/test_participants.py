@@ -74,3 +74,18 @@ def test_an_unknown_mode_is_an_error() -> None:
 )
 def test_names_that_could_pass_for_an_address_show_the_real_one(name, shown) -> None:
     assert shown_name(name, "attacker@evil.test", agents=["alice@example.com"]) == shown
+
+
+def test_a_merged_tickets_number_counts_and_the_resolver_is_asked_only_about_others() -> None:
+    from maild.pipeline.participants import counts_for
+
+    asked: list[int] = []
+
+    def resolve(n: int) -> int:
+        asked.append(n)
+        return 7 if n == 3 else n
+
+    assert counts_for([7, None], 7, resolve) and asked == []  # its own number: no lookup
+    assert counts_for([None, 3], 7, resolve) and asked == [3]  # ticket 3 was merged into 7
+    assert not counts_for([4], 7, resolve)
+    assert not counts_for([3], 7, None) and not counts_for([None], 7, resolve)
