@@ -8,9 +8,11 @@ PostgreSQL is missing they are skipped, except under CI=true, where they fail.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -202,3 +204,23 @@ def rendered_context(app: App, template: str = "ack") -> dict[str, Any]:
         )
         tx.rollback()
     return seen[-1]
+
+
+@contextmanager
+def counted_statements() -> Iterator[list[str]]:
+    """Every SQL statement peewee sends inside the ``with`` block (from its debug log)."""
+    counted: list[str] = []
+
+    class Count(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            counted.append(record.getMessage())
+
+    logger = logging.getLogger("peewee")
+    handler, level = Count(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield counted
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

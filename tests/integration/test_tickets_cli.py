@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from ruamel.yaml import YAML
 from maild.app import App
 from maild.store.listing import Filters, list_page
 from maild.store.models import Contact, Event, Message, Ticket, TicketField, TicketTag
-from tests.conftest import base_config
+from tests.conftest import base_config, counted_statements
 
 PEOPLE = """\
 agents:
@@ -146,30 +145,16 @@ def test_a_page_takes_the_same_number_of_queries_whatever_its_length(
     setup: tuple[App, Path],
 ) -> None:
     seed(40)
-    counted: list[str] = []
-
-    class Count(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            counted.append(record.getMessage())
-
-    logger = logging.getLogger("peewee")
-    handler, level = Count(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        sizes = []
-        for limit in (1, 10, 40):
-            counted.clear()
+    sizes = []
+    for limit in (1, 10, 40):
+        with counted_statements() as counted:
             page = list_page("ACME", Filters(tag=("vip",)), limit=limit)
-            assert len(page.rows) == min(limit, 20) and page.total == 20
-            sizes.append(len(counted))
-        counted.clear()
+        assert len(page.rows) == min(limit, 20) and page.total == 20
+        sizes.append(len(counted))
+    with counted_statements() as counted:
         uncounted = list_page("ACME", Filters(tag=("vip",)), limit=10, count=False)
-        assert len(uncounted.rows) == 10 and uncounted.total is None  # what --json asks
-        assert len(counted) == sizes[0] - 1 and not any("COUNT" in q for q in counted)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+    assert len(uncounted.rows) == 10 and uncounted.total is None  # what --json asks
+    assert len(counted) == sizes[0] - 1 and not any("COUNT" in q for q in counted)
     assert sizes[0] == sizes[1] == sizes[2] <= 7, sizes
 
 

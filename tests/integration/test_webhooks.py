@@ -11,6 +11,7 @@ from maild.errors import ConfigError
 from maild.store.models import WebhookDelivery, WebhookPending
 from maild.webhooks.admin import retry, send_test
 from maild.webhooks.targets import load_hooks
+from tests.conftest import counted_statements
 from tests.servers.fixtures import WEBHOOK_SECRET
 from tests.servers.receiver import Receiver
 from tests.webhookkit import SECRET_ENV, deliver, deliver_until_settled, hook, hook_app, mail_in
@@ -369,34 +370,18 @@ def test_answers_on_an_api_channel_ticket_are_posted_to_its_reply_url_not_mailed
 def test_a_fan_out_batch_takes_the_same_number_of_queries_whatever_its_length(
     app_factory, any_db_url, receiver
 ):
-    import logging
-
     from maild.webhooks.queue import FanOut
     from maild.webhooks.sender import load_targets
 
     app = hook_app(app_factory, any_db_url, hook(receiver.url, events=["ticket.created"]))
     hooks = [t for k, t in load_targets(app.config).items() if k.startswith("hook:")]
-    counted: list[str] = []
-
-    class Count(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            counted.append(record.getMessage())
-
-    logger = logging.getLogger("peewee")
-    handler, level = Count(), logger.level
     sizes = []
     for n in (3, 30):
         for i in range(n):
             mail_in(app, subject=f"Batch {n}.{i}", message_id=f"<b{n}.{i}@customer.test>")
-        logger.addHandler(handler)
-        logger.setLevel(logging.DEBUG)
-        try:
-            counted.clear()
+        with counted_statements() as counted:
             assert FanOut(app, hooks, {}).run_once() == n
-            sizes.append(len(counted))
-        finally:
-            logger.removeHandler(handler)
-            logger.setLevel(level)
+        sizes.append(len(counted))
     assert sizes[0] == sizes[1], (sizes, "\n".join(q[:150] for q in counted))
     assert WebhookDelivery.select().count() == 33
     assert WebhookPending.select().count() == 0
